@@ -1,0 +1,90 @@
+# Hustle backend. The two commands that matter: `make run` and `make test` (see README.md).
+# Each does its own set-up: .venv, packages, and private PostgreSQL+PostGIS / Redis / S3 under
+# .dev/ when DATABASE_URL / REDIS_URL / S3_ENDPOINT_URL are unset.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+BUF := node_modules/.bin/buf
+# Load the private services' variables (written by scripts/services.sh) into a recipe's shell.
+WITH_SERVICES := scripts/services.sh up && . .dev/env && export PATH="$(BIN):$$PATH" &&
+
+.PHONY: help run test lint lint-protos lint-python typecheck fmt protos venv services stop status migrate worker constraints clean
+
+help:
+	@echo "make run     bring everything up (services, migrations, server, worker) and serve"
+	@echo "make test    run the whole test suite on real services"
+	@echo "make lint    buf lint + format check, ruff lint + format check, mypy"
+	@echo "make protos  regenerate hustle/ from protos/"
+	@echo "make stop    stop the private services that make run / make test started"
+
+$(STAMP): pyproject.toml constraints.txt
+	scripts/venv.sh
+	@touch $@
+
+venv: $(STAMP)
+
+$(BUF): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+services: venv
+	scripts/services.sh up
+
+status:
+	@scripts/services.sh status
+
+stop:
+	scripts/services.sh down
+
+migrate: venv
+	$(WITH_SERVICES) python -m server migrate
+
+run: venv
+	$(WITH_SERVICES) python -m server migrate && \
+	  BUILD_COMMIT=$${BUILD_COMMIT:-$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)} \
+	  exec honcho start -f Procfile.dev
+
+worker: venv
+	$(WITH_SERVICES) exec python -m server worker
+
+test: venv
+	$(WITH_SERVICES) pytest
+
+lint: lint-protos lint-python typecheck
+
+lint-protos: $(BUF)
+	$(BUF) lint
+	$(BUF) format --diff --exit-code
+
+lint-python: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+fmt: venv $(BUF)
+	$(BUF) format -w
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+protos: venv
+	$(BIN)/python scripts/gen_protos.py
+
+# Re-pin constraints.txt after changing dependencies in pyproject.toml.
+constraints:
+	rm -rf .constraints-venv
+	python3 -m venv .constraints-venv
+	.constraints-venv/bin/pip install -q -e '.[dev]'
+	{ echo "# Exact versions installed by 'make venv' (pip -c). Regenerate after changing pyproject.toml:"; \
+	  echo "#   make constraints"; \
+	  .constraints-venv/bin/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt
+	rm -rf .constraints-venv
+
+clean: stop
+	rm -rf .dev $(VENV) node_modules

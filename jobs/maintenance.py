@@ -1,0 +1,34 @@
+"""Housekeeping actors."""
+
+from __future__ import annotations
+
+import dramatiq
+from loguru import logger
+
+from jobs import runtime
+from jobs.broker import broker
+
+# Dispatched outbox rows are kept this long for inspection, then purged.
+OUTBOX_RETENTION_DAYS = 7
+_PURGE_BATCH = 5000
+
+
+@dramatiq.actor(
+    actor_name="outbox.purge",
+    broker=broker,
+    queue_name="maintenance",
+    max_retries=3,
+    time_limit=300_000,
+)
+async def purge_outbox(retention_days: int = OUTBOX_RETENTION_DAYS) -> None:
+    """Delete outbox rows dispatched more than `retention_days` ago."""
+    db = runtime.db()
+    total = 0
+    while True:
+        purged = len(
+            await db.all("purge_dispatched", retention_days=retention_days, batch=_PURGE_BATCH)
+        )
+        total += purged
+        if purged < _PURGE_BATCH:
+            break
+    logger.bind(purged=total, retention_days=retention_days).info("outbox purged")

@@ -1,0 +1,46 @@
+"""What actors use (the database pool), opened once per worker process.
+
+Dramatiq actors receive only their message's arguments, so the worker's resources are opened by
+the `WorkerResources` middleware when a worker process boots, on the event loop thread that
+runs async actors, and handed out here. Nothing is opened in processes that only send jobs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
+from loguru import logger
+
+from server.config import Settings
+from server.db import Database
+
+_db: Database | None = None
+
+
+def db() -> Database:
+    if _db is None:
+        raise RuntimeError("worker resources are not open (is this a worker process?)")
+    return _db
+
+
+class WorkerResources(dramatiq.Middleware):
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        global _db
+        database = Database.from_settings(self._settings, name="hustle-worker")
+        loop_thread = get_event_loop_thread()
+        assert loop_thread is not None, "the AsyncIO middleware must come first"
+        loop_thread.run_coroutine(database.open())
+        _db = database
+        logger.info("worker resources open")
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        global _db
+        loop_thread = get_event_loop_thread()
+        if _db is not None and loop_thread is not None:
+            loop_thread.run_coroutine(_db.close())
+        _db = None

@@ -1,0 +1,103 @@
+"""The command line: `python -m server serve | worker | migrate`.
+
+Settings come from the environment (and .env.local); a missing or invalid one ends the command
+with a single line naming it, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from server.config import Settings, SettingsError, load_settings
+
+
+def _metrics_dir(settings: Settings, role: str) -> None:
+    """Give this process tree an empty prometheus multiprocess folder, before metrics load."""
+    if settings.prometheus_multiproc_dir is not None:
+        folder = settings.prometheus_multiproc_dir / role
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix=f"hustle-{role}-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
+def _serve(settings: Settings, _: argparse.Namespace) -> int:
+    _metrics_dir(settings, "server")
+    from server import supervisor
+
+    return supervisor.run(settings)
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Run Dramatiq's CLI in a session of its own and hand it each stop signal exactly once.
+
+    Process managers such as honcho signal a whole process group; Dramatiq's workers would then
+    get the signal twice (once directly, once forwarded by Dramatiq's main process) and take the
+    second one as "kill now", dropping in-flight jobs. Here only Dramatiq's main process is
+    signalled, and it stops its workers gracefully (WORKER_SHUTDOWN_TIMEOUT = the drain grace).
+    """
+    _metrics_dir(settings, "worker")
+    command = [
+        sys.executable, "-m", "dramatiq", "jobs.registry",
+        "--processes", str(args.processes or settings.worker_processes),
+        "--threads", str(args.threads or settings.worker_threads),
+        "--worker-shutdown-timeout", str(int(settings.shutdown_grace_seconds * 1000)),
+        "--skip-logging",
+    ]  # fmt: skip
+    child = subprocess.Popen(command, start_new_session=True)  # noqa: S603 - our own argv
+    forwarded = False
+
+    def forward(_signum: int, _frame: object) -> None:
+        nonlocal forwarded
+        if not forwarded:
+            forwarded = True
+            child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return child.wait()
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from server import migrate, observability
+
+    observability.configure_logging(settings)
+    url = settings.database_conninfo
+    if args.rollback:
+        migrate.rollback(url, count=10**6 if args.all else args.steps)
+    else:
+        migrate.apply(url)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the gRPC server (SERVER_PROCESSES processes)")
+    worker = commands.add_parser("worker", help="run the Dramatiq worker")
+    worker.add_argument("--processes", type=int, help="default: WORKER_PROCESSES")
+    worker.add_argument("--threads", type=int, help="default: WORKER_THREADS")
+    migrate = commands.add_parser("migrate", help="apply pending migrations")
+    migrate.add_argument("--rollback", action="store_true", help="roll back instead")
+    migrate.add_argument("--steps", type=int, default=1, help="how many to roll back (default 1)")
+    migrate.add_argument("--all", action="store_true", help="roll back every migration")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"hustle: {exc}", file=sys.stderr)
+        return 2
+    handlers = {"serve": _serve, "worker": _worker, "migrate": _migrate}
+    return handlers[args.command](settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

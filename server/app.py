@@ -1,0 +1,174 @@
+"""Wiring of one server process: resources, interceptors, servicers, health, reflection, drain.
+
+`Resources` (pool, Redis) are built once per process and passed to whatever needs them.
+`HustleServer` is the gRPC server plus its HTTP port; tests build it directly (with their own
+resources, and sometimes extra handlers) and `serve` runs it until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import grpc
+import redis.asyncio as aioredis
+import sentry_sdk
+from aiohttp import web
+from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from loguru import logger
+
+from hustle.v1 import system_pb2, system_pb2_grpc
+from server import http, observability
+from server.api.v1.system import SystemService
+from server.config import Settings
+from server.db import Database
+from server.health import HealthMonitor
+from server.interceptors.errors import ErrorMappingInterceptor
+from server.interceptors.metrics import MetricsInterceptor
+from server.interceptors.request_context import RequestContextInterceptor
+from server.interceptors.sentry import SentryInterceptor
+
+API_VERSIONS = ("hustle.v1",)
+SERVICES = (system_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,)
+
+
+@dataclass
+class Resources:
+    db: Database
+    redis: aioredis.Redis
+
+    @classmethod
+    async def open(cls, settings: Settings, *, name: str = "hustle-server") -> Resources:
+        db = Database.from_settings(settings, name=name)
+        await db.open()
+        client = aioredis.Redis.from_url(
+            str(settings.redis_url),
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=30,
+        )
+        return cls(db=db, redis=client)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.db.close()
+
+
+class HustleServer:
+    def __init__(
+        self,
+        settings: Settings,
+        resources: Resources,
+        *,
+        reuse_port: bool = False,
+        extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
+    ) -> None:
+        self.settings = settings
+        self.resources = resources
+        self.started_at = datetime.now(UTC)
+        self.health = HealthMonitor(
+            {"database": self._check_database, "redis": self._check_redis},
+            SERVICES,
+            interval=settings.health_check_interval_seconds,
+        )
+        self._reuse_port = reuse_port
+        self._extra_handlers = extra_handlers
+        self._grpc: aio.Server | None = None
+        self._http: web.AppRunner | None = None
+        self._health_task: asyncio.Task[None] | None = None
+        self.grpc_port = 0
+        self.http_port = 0
+
+    async def _check_database(self) -> None:
+        await self.resources.db.scalar("ping")
+
+    async def _check_redis(self) -> None:
+        await self.resources.redis.ping()
+
+    def _interceptors(self) -> list[aio.ServerInterceptor]:
+        chain: list[aio.ServerInterceptor] = [
+            RequestContextInterceptor(),
+            MetricsInterceptor(),
+            ErrorMappingInterceptor(),
+        ]
+        if sentry_sdk.get_client().is_active():
+            chain.append(SentryInterceptor())
+        return chain
+
+    async def start(self) -> None:
+        settings = self.settings
+        server = aio.server(
+            interceptors=self._interceptors(),
+            options=[("grpc.so_reuseport", 1 if self._reuse_port else 0)],
+        )
+        system_pb2_grpc.add_SystemServiceServicer_to_server(
+            SystemService(
+                self.resources.db,
+                version=observability.version(),
+                api_versions=API_VERSIONS,
+                build_commit=settings.build_commit,
+                started_at=self.started_at,
+            ),
+            server,
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, server)
+        if self._extra_handlers:
+            server.add_generic_rpc_handlers(tuple(self._extra_handlers))
+        health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+        reflection.enable_server_reflection(
+            (*SERVICES, health_name, reflection.SERVICE_NAME), server
+        )
+        self.grpc_port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
+
+        await self.health.check_once()
+        self._health_task = asyncio.create_task(self.health.run(), name="health-monitor")
+        self._http = await http.start(
+            self.health.state, settings.grpc_host, settings.http_port, reuse_port=self._reuse_port
+        )
+        self.http_port = http.bound_port(self._http)
+        await server.start()
+        self._grpc = server
+
+    async def stop(self, grace: float) -> None:
+        """Drain: NOT_SERVING, refuse new calls, give in-flight calls `grace` seconds, close."""
+        await self.health.drain()
+        if self._grpc is not None:
+            await self._grpc.stop(grace)
+        if self._health_task is not None:
+            self._health_task.cancel()
+            await asyncio.gather(self._health_task, return_exceptions=True)
+        if self._http is not None:
+            await self._http.cleanup()
+
+
+async def serve(
+    settings: Settings, *, reuse_port: bool, on_ready: Callable[[int, int], None] | None = None
+) -> None:
+    """Run one server process until SIGTERM or SIGINT, then drain and return."""
+    observability.configure_logging(settings)
+    observability.configure_sentry(settings)  # before the gRPC server exists
+    resources = await Resources.open(settings)
+    server = HustleServer(settings, resources, reuse_port=reuse_port)
+    try:
+        await server.start()
+    except BaseException:
+        await resources.close()
+        raise
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    logger.bind(grpc_port=server.grpc_port, http_port=server.http_port).info("server process ready")
+    if on_ready is not None:
+        on_ready(server.grpc_port, server.http_port)
+    await stop.wait()
+    logger.info(f"draining: in-flight calls get up to {settings.shutdown_grace_seconds:g} s")
+    await server.stop(settings.shutdown_grace_seconds)
+    await resources.close()
+    logger.info("server process stopped")
+    await logger.complete()

@@ -1,0 +1,116 @@
+"""Settings from environment variables (and `.env.local` in development), validated at start.
+
+Every variable is listed, with its default, in `.env.example`. A missing or invalid value stops
+start-up with one line naming the variable (see `load_settings`).
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, PostgresDsn, RedisDsn, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class AppEnv(StrEnum):
+    DEV = "dev"
+    TEST = "test"
+    PROD = "prod"
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    PRETTY = "pretty"
+
+
+class Settings(BaseSettings):
+    """One immutable object built once at start and passed down; nothing reads os.environ later."""
+
+    model_config = SettingsConfigDict(
+        env_file=ROOT / ".env.local",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+    app_env: AppEnv = AppEnv.DEV
+
+    # data
+    database_url: PostgresDsn
+    db_pool_min_size: Annotated[int, Field(ge=0, le=100)] = 2
+    db_pool_max_size: Annotated[int, Field(ge=1, le=100)] = 20
+    db_connect_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    db_pool_max_idle_seconds: Annotated[float, Field(gt=0)] = 10.0
+    slow_query_seconds: Annotated[float, Field(gt=0)] = 1.0
+    redis_url: RedisDsn
+
+    # gRPC and HTTP (health, metrics)
+    grpc_host: str = "0.0.0.0"  # noqa: S104 - a server listens on all interfaces in its container
+    grpc_port: Annotated[int, Field(ge=0, le=65535)] = 50051
+    http_port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    server_processes: Annotated[int, Field(ge=1, le=256)] = Field(
+        default_factory=lambda: os.cpu_count() or 1
+    )
+    health_check_interval_seconds: Annotated[float, Field(gt=0)] = 10.0
+    shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
+
+    # jobs
+    worker_processes: Annotated[int, Field(ge=1, le=64)] = 1
+    worker_threads: Annotated[int, Field(ge=1, le=64)] = 8
+
+    # observability
+    log_level: str = "INFO"
+    log_format: LogFormat | None = None
+    sentry_dsn: str | None = None
+    sentry_traces_sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    build_commit: str = "unknown"
+    prometheus_multiproc_dir: Path | None = None
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("sentry_dsn", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("build_commit", mode="before")
+    @classmethod
+    def _blank_is_unknown(cls, value: object) -> object:
+        return "unknown" if value in ("", None) else value
+
+    @property
+    def logs_as_json(self) -> bool:
+        if self.log_format is not None:
+            return self.log_format is LogFormat.JSON
+        return self.app_env is not AppEnv.DEV
+
+    @property
+    def database_conninfo(self) -> str:
+        return str(self.database_url)
+
+
+class SettingsError(Exception):
+    """Settings are missing or invalid; the message is one line naming what is wrong."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
+            problems.append(f"{name}: {error['msg'].lower()}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -1,0 +1,147 @@
+"""The HX error catalogue (DOMAIN.md "Errors") and its mapping to gRPC statuses.
+
+Domain code raises `HxError(code, message, field=...)`. The error interceptor turns it into a gRPC
+status with rich details: `google.rpc.ErrorInfo` (reason = the HX code), `google.rpc.BadRequest`
+when a field is named, `google.rpc.RetryInfo` when a retry delay is known. Database rules raise
+with the HX code as SQLSTATE, or carry it in a constraint name (`..._hx008`), so that
+`from_db_error` gives the client the same error whichever layer caught the violation.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import grpc
+import psycopg
+import psycopg_pool
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+ERROR_DOMAIN = "hustle"
+S = grpc.StatusCode
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    status: grpc.StatusCode
+    message: str
+
+
+CATALOGUE = MappingProxyType(
+    {
+        # state machine
+        "HX001": Spec(S.FAILED_PRECONDITION, "The task is in a terminal state."),
+        "HX002": Spec(S.FAILED_PRECONDITION, "The escrow is in a terminal state."),
+        "HX003": Spec(S.FAILED_PRECONDITION, "This state transition is not allowed."),
+        "HX004": Spec(S.FAILED_PRECONDITION, "An escrow's amount cannot change after funding."),
+        "HX005": Spec(S.FAILED_PRECONDITION, "An escrow is released only for a completed task."),
+        "HX006": Spec(S.FAILED_PRECONDITION, "A task is completed only with an accepted proof."),
+        "HX007": Spec(S.FAILED_PRECONDITION, "A proof needs 1 to 5 photos."),
+        "HX008": Spec(S.FAILED_PRECONDITION, "A task's worker cannot be its poster."),
+        # ledgers
+        "HX101": Spec(S.FAILED_PRECONDITION, "XP is awarded only for a released escrow."),
+        "HX102": Spec(S.FAILED_PRECONDITION, "Ledgers are append-only."),
+        "HX103": Spec(S.ALREADY_EXISTS, "XP was already awarded for this escrow."),
+        # eligibility and ownership
+        "HX201": Spec(S.PERMISSION_DENIED, "You are not eligible for this task."),
+        "HX202": Spec(S.PERMISSION_DENIED, "This is not yours."),
+        "HX203": Spec(S.FAILED_PRECONDITION, "The task was already taken."),
+        "HX204": Spec(S.FAILED_PRECONDITION, "The task's escrow is not funded."),
+        # input
+        "HX301": Spec(S.INVALID_ARGUMENT, "Invalid argument."),
+        "HX302": Spec(S.NOT_FOUND, "Not found."),
+        "HX303": Spec(S.ALREADY_EXISTS, "Already exists."),
+        "HX304": Spec(S.FAILED_PRECONDITION, "The upload is not ready."),
+        # identity
+        "HX401": Spec(S.UNAUTHENTICATED, "Sign in first."),
+        "HX402": Spec(S.UNAUTHENTICATED, "Wrong credentials."),
+        "HX403": Spec(S.FAILED_PRECONDITION, "The code is invalid, expired or already used."),
+        "HX404": Spec(S.RESOURCE_EXHAUSTED, "Too many attempts."),
+        # limits
+        "HX501": Spec(S.RESOURCE_EXHAUSTED, "Too many requests; retry later."),
+        # internal
+        "HX901": Spec(S.INTERNAL, "Internal error."),
+        "HX902": Spec(S.UNAVAILABLE, "The service is temporarily unavailable; retry later."),
+    }
+)
+
+_CONSTRAINT_CODE = re.compile(r"(?:^|_)hx(\d{3})(?:_|$)")
+
+
+class HxError(Exception):
+    """A typed, client-safe error: its code, message and field reach the client as they are."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        *,
+        field: str | None = None,
+        retry_after_seconds: float | None = None,
+    ) -> None:
+        if code not in CATALOGUE:
+            raise ValueError(f"unknown HX code {code!r}")
+        self.code = code
+        self.message = message or CATALOGUE[code].message
+        self.field = field
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(f"{code}: {self.message}")
+
+    @property
+    def status(self) -> grpc.StatusCode:
+        return CATALOGUE[self.code].status
+
+
+def invalid(field: str, message: str) -> HxError:
+    """HX301 naming the offending request field (reaches the client as a BadRequest violation)."""
+    return HxError("HX301", message, field=field)
+
+
+def to_rpc_status(error: HxError) -> grpc.Status:
+    """The gRPC status (code, message and `grpc-status-details-bin` trailer) for an HxError."""
+    info = error_details_pb2.ErrorInfo(reason=error.code, domain=ERROR_DOMAIN)
+    if error.field:
+        info.metadata["field"] = error.field
+    details = [info]
+    if error.field:
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=error.field, description=error.message
+        )
+        details.append(error_details_pb2.BadRequest(field_violations=[violation]))
+    if error.retry_after_seconds is not None:
+        whole = math.floor(error.retry_after_seconds)
+        delay = duration_pb2.Duration(
+            seconds=whole, nanos=int((error.retry_after_seconds - whole) * 1e9)
+        )
+        details.append(error_details_pb2.RetryInfo(retry_delay=delay))
+    packed = []
+    for detail in details:
+        message = any_pb2.Any()
+        message.Pack(detail)
+        packed.append(message)
+    code_value = getattr(code_pb2, error.status.name)
+    return rpc_status.to_status(
+        status_pb2.Status(code=code_value, message=error.message, details=packed)
+    )
+
+
+def from_db_error(exc: BaseException) -> HxError | None:
+    """The HxError a database error stands for, or None when it is not a rule we know."""
+    if not isinstance(exc, psycopg.Error):
+        return None
+    if exc.sqlstate is not None and exc.sqlstate in CATALOGUE:
+        # Raised by our own triggers (psycopg files unknown SQLSTATE classes under
+        # OperationalError, so this comes first): the message was written for clients.
+        return HxError(exc.sqlstate, exc.diag.message_primary or None)
+    constraint = exc.diag.constraint_name or ""
+    match = _CONSTRAINT_CODE.search(constraint)
+    if match and f"HX{match.group(1)}" in CATALOGUE:
+        return HxError(f"HX{match.group(1)}")
+    if isinstance(exc, psycopg_pool.PoolTimeout | psycopg.OperationalError):
+        # The database is unreachable or overloaded: the client may retry.
+        return HxError("HX902")
+    return None

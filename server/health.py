@@ -1,0 +1,88 @@
+"""Liveness of what the server depends on (PostgreSQL, Redis), checked every few seconds.
+
+The result drives the standard `grpc.health.v1.Health` service (SERVING / NOT_SERVING for the
+server and each of its services) and the HTTP `/health` endpoint, which names what is failing.
+Draining (SIGTERM) turns everything NOT_SERVING for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from grpc_health.v1 import health_pb2
+from grpc_health.v1.health import aio as health_aio
+from loguru import logger
+
+from server import metrics
+
+Check = Callable[[], Awaitable[object]]
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@dataclass
+class HealthState:
+    failing: dict[str, str] = field(default_factory=dict)  # dependency -> why
+    checked: bool = False
+    draining: bool = False
+
+    @property
+    def healthy(self) -> bool:
+        return self.checked and not self.failing and not self.draining
+
+
+class HealthMonitor:
+    def __init__(
+        self,
+        checks: dict[str, Check],
+        service_names: Sequence[str],
+        *,
+        interval: float,
+        timeout: float = 3.0,
+    ) -> None:
+        self.servicer = health_aio.HealthServicer()
+        self.state = HealthState()
+        self._checks = checks
+        self._services = ["", *service_names]
+        self._interval = interval
+        self._timeout = min(timeout, max(interval, 0.5))
+
+    async def _probe(self, name: str, check: Check) -> str | None:
+        try:
+            await asyncio.wait_for(check(), self._timeout)
+        except TimeoutError:
+            return f"no answer within {self._timeout:g} s"
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}".strip()[:200]
+        return None
+
+    async def check_once(self) -> HealthState:
+        names = list(self._checks)
+        results = await asyncio.gather(*(self._probe(n, self._checks[n]) for n in names))
+        failing = {name: why for name, why in zip(names, results, strict=True) if why}
+        for name, why in failing.items():
+            if name not in self.state.failing:
+                logger.bind(dependency=name, error=why).warning("dependency down")
+        for name in self.state.failing:
+            if name not in failing:
+                logger.bind(dependency=name).info("dependency up again")
+        for name in names:
+            metrics.DEPENDENCY_UP.labels(name).set(0 if name in failing else 1)
+        self.state.failing = failing
+        self.state.checked = True
+        status = SERVING if self.state.healthy else NOT_SERVING
+        for service in self._services:
+            await self.servicer.set(service, status)
+        return self.state
+
+    async def run(self) -> None:
+        """Check forever, every `interval` seconds (the first check is `check_once` at start)."""
+        while not self.state.draining:
+            await asyncio.sleep(self._interval)
+            await self.check_once()
+
+    async def drain(self) -> None:
+        self.state.draining = True
+        await self.servicer.enter_graceful_shutdown()

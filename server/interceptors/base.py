@@ -1,0 +1,96 @@
+"""A server interceptor written as one async context manager around each call.
+
+grpc.aio interceptors return a (possibly wrapped) method handler. `AroundInterceptor` wraps
+every kind of handler (unary or streaming, request or response) the same way: the call runs
+inside `around(method, context)`, which may set up context before it and observe or translate
+the outcome after it (raising from `__aexit__` replaces the handler's exception).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import grpc
+from grpc import aio
+
+Behavior = Callable[[Any, Any], Any]
+
+
+def split_method(method: str) -> tuple[str, str]:
+    """'/hustle.v1.SystemService/GetServerInfo' -> ('hustle.v1.SystemService', 'GetServerInfo')."""
+    service, _, name = method.lstrip("/").partition("/")
+    return service, name
+
+
+def final_code(
+    context: aio.ServicerContext[Any, Any], exc: BaseException | None
+) -> grpc.StatusCode:
+    """The status code a call ended with, as the client will see it."""
+    if isinstance(exc, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED
+    # None until a code is set (the type stubs say otherwise).
+    code: grpc.StatusCode | None = context.code()
+    if code is not None:
+        return code
+    if exc is None:
+        return grpc.StatusCode.OK
+    return grpc.StatusCode.UNKNOWN
+
+
+class AroundInterceptor(aio.ServerInterceptor):
+    def around(
+        self, method: str, context: aio.ServicerContext[Any, Any]
+    ) -> AbstractAsyncContextManager[None]:
+        raise NotImplementedError
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        return _wrap(handler, handler_call_details.method, self.around)
+
+
+def _wrap(
+    handler: grpc.RpcMethodHandler[Any, Any],
+    method: str,
+    around: Callable[[str, aio.ServicerContext[Any, Any]], AbstractAsyncContextManager[None]],
+) -> grpc.RpcMethodHandler[Any, Any]:
+    def unary(behavior: Behavior) -> Behavior:
+        async def call(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+            async with around(method, context):
+                return await behavior(request, context)
+
+        return call
+
+    def streaming(behavior: Behavior) -> Behavior:
+        async def call(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            async with around(method, context):
+                result = behavior(request, context)
+                if inspect.isasyncgen(result):
+                    async for item in result:
+                        yield item
+                else:  # a coroutine that writes with context.write()
+                    await result
+
+        return call
+
+    des, ser = handler.request_deserializer, handler.response_serializer
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), des, ser)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), des, ser)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), des, ser)
+    if handler.stream_stream:
+        return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), des, ser)
+    return handler

@@ -1,0 +1,59 @@
+"""Outermost: give every call a request id, a log context and one access-log line.
+
+The id comes from the client's `x-request-id` metadata when it is a sane token, else it is made
+here; it is returned to the client in the response's initial metadata, and every log line of
+the call carries it (see `server.request_context`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from grpc import aio
+from loguru import logger
+
+from server import request_context
+from server.interceptors.base import AroundInterceptor, final_code
+
+REQUEST_ID_HEADER = "x-request-id"
+
+
+def _metadata_value(context: aio.ServicerContext[Any, Any], key: str) -> str | None:
+    for item_key, value in context.invocation_metadata() or ():
+        if item_key == key:
+            return value.decode("ascii", "replace") if isinstance(value, bytes) else value
+    return None
+
+
+class RequestContextInterceptor(AroundInterceptor):
+    def __init__(self, *, access_log: bool = True) -> None:
+        self._access_log = access_log
+
+    @asynccontextmanager
+    async def around(
+        self, method: str, context: aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[None]:
+        request_id = request_context.accept_or_make_request_id(
+            _metadata_value(context, REQUEST_ID_HEADER)
+        )
+        request_context.begin(request_id, method)
+        await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+        started = time.perf_counter()
+        outcome: BaseException | None = None
+        try:
+            yield
+        except BaseException as exc:
+            outcome = exc
+            raise
+        finally:
+            if self._access_log:
+                code = final_code(context, outcome)
+                logger.bind(
+                    method=method,
+                    code=code.name,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    peer=context.peer(),
+                ).info("rpc")

@@ -1,0 +1,78 @@
+"""Every Prometheus metric the server and its jobs expose, in one place.
+
+The server runs several processes (SO_REUSEPORT), so prometheus-client runs in multiprocess
+mode: `PROMETHEUS_MULTIPROC_DIR` must be set before this module is first imported (the
+command line does it), and `/metrics` aggregates all processes' files (`render`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+# Latency buckets for calls and queries: 1 ms ... 10 s.
+_LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+RPC_STARTED = Counter(
+    "grpc_server_started_total", "RPCs started on the server.", ["grpc_service", "grpc_method"]
+)
+RPC_HANDLED = Counter(
+    "grpc_server_handled_total",
+    "RPCs completed on the server, by final status code.",
+    ["grpc_service", "grpc_method", "grpc_code"],
+)
+RPC_LATENCY = Histogram(
+    "grpc_server_handling_seconds",
+    "Time from receiving an RPC to its final status.",
+    ["grpc_service", "grpc_method"],
+    buckets=_LATENCY,
+)
+
+DB_QUERY_SECONDS = Histogram(
+    "db_query_duration_seconds", "Time of each named SQL statement.", ["query"], buckets=_LATENCY
+)
+DB_SLOW_QUERIES = Counter(
+    "db_slow_queries_total", "Named SQL statements slower than SLOW_QUERY_SECONDS.", ["query"]
+)
+DB_POOL_IN_USE = Gauge(
+    "db_pool_connections_in_use",
+    "Connections checked out of the pool.",
+    multiprocess_mode="livesum",
+)
+DB_POOL_WAITING = Gauge(
+    "db_pool_requests_waiting",
+    "Callers waiting for a pool connection.",
+    multiprocess_mode="livesum",
+)
+
+DEPENDENCY_UP = Gauge(
+    "dependency_up",
+    "1 when the last health check of the dependency passed, else 0 (lowest over processes).",
+    ["dependency"],
+    multiprocess_mode="livemin",
+)
+
+
+def render() -> tuple[bytes, str]:
+    """The text exposition of every process's metrics, and its content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a finished process's live gauges (called by the supervisor when a child exits)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

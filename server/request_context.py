@@ -1,0 +1,58 @@
+"""What is known about the call (or job) being served: its request id, user and task.
+
+One mutable `RequestContext` per call lives in a context variable, set by the outermost
+interceptor. Inner layers fill it in as they learn more (auth sets `user_id`, a task procedure
+sets `task_id`), and every log line, metric and Sentry event of that call reads it from here.
+asyncio copies context variables into tasks and `to_thread` calls, so it follows the call.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    method: str = ""
+    user_id: str | None = None
+    task_id: str | None = None
+    job: str | None = None
+
+
+_current: ContextVar[RequestContext | None] = ContextVar("hustle_request", default=None)
+
+
+def current() -> RequestContext | None:
+    return _current.get()
+
+
+def begin(request_id: str, method: str = "", job: str | None = None) -> RequestContext:
+    """Start a new context for this call (the caller runs the call inside it)."""
+    ctx = RequestContext(request_id=request_id, method=method, job=job)
+    _current.set(ctx)
+    return ctx
+
+
+def accept_or_make_request_id(candidate: str | None) -> str:
+    """The client's `x-request-id` when it is a sane token, else a fresh one."""
+    if candidate and _REQUEST_ID.match(candidate):
+        return candidate
+    return uuid.uuid4().hex
+
+
+def set_user(user_id: str) -> None:
+    ctx = _current.get()
+    if ctx is not None:
+        ctx.user_id = user_id
+
+
+def set_task(task_id: str) -> None:
+    ctx = _current.get()
+    if ctx is not None:
+        ctx.task_id = task_id

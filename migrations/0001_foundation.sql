@@ -22,8 +22,7 @@ CREATE TABLE outbox (
     CONSTRAINT outbox_dispatched_after_created CHECK (dispatched_at IS NULL OR dispatched_at >= created_at)
 );
 
--- The relay's access path: the undispatched rows in order. Partial, so it stays as small as
--- the backlog however long the table grows.
 CREATE INDEX outbox_undispatched_idx ON outbox (id) WHERE dispatched_at IS NULL;
--- The purge's access path: dispatched rows by age.
+COMMENT ON INDEX outbox_undispatched_idx IS 'The relay''s access path: the undispatched rows in order. Partial, so it stays as small as the backlog however long the table grows.';
 CREATE INDEX outbox_dispatched_at_idx ON outbox (dispatched_at) WHERE dispatched_at IS NOT NULL;
+COMMENT ON INDEX outbox_dispatched_at_idx IS 'The purge''s access path: dispatched rows by age.';

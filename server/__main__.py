@@ -74,7 +74,7 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     if args.rollback:
         migrate.rollback(url, count=10**6 if args.all else args.steps)
     else:
-        migrate.apply(url)
+        migrate.apply(url, up_to=args.to)
     return 0
 
 
@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     migrate.add_argument("--rollback", action="store_true", help="roll back instead")
     migrate.add_argument("--steps", type=int, default=1, help="how many to roll back (default 1)")
     migrate.add_argument("--all", action="store_true", help="roll back every migration")
+    migrate.add_argument(
+        "--to", metavar="ID", help="apply only up to this migration, e.g. 0003_uploads"
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings()

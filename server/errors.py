@@ -141,6 +141,10 @@ def from_db_error(exc: BaseException) -> HxError | None:
     match = _CONSTRAINT_CODE.search(constraint)
     if match and f"HX{match.group(1)}" in CATALOGUE:
         return HxError(f"HX{match.group(1)}")
+    if exc.sqlstate is not None and exc.sqlstate.startswith("22"):
+        # Data exceptions (a value too long for its column, out of range, malformed): bad input
+        # that got past validation; the database's message names the problem, not our schema.
+        return HxError("HX301", "A value is malformed or out of range.")
     if isinstance(exc, psycopg_pool.PoolTimeout | psycopg.OperationalError):
         # The database is unreachable or overloaded: the client may retry.
         return HxError("HX902")

@@ -32,8 +32,9 @@ def _yoyo_url(database_url: str) -> str:
     return f"postgresql+psycopg://{rest}"
 
 
-def _run(database_url: str, *, rollback: int) -> MigrationResult:
-    """Apply all pending migrations (rollback=0) or roll back the newest `rollback` ones."""
+def _run(database_url: str, *, rollback: int, up_to: str | None = None) -> MigrationResult:
+    """Apply pending migrations (all, or up to and including `up_to`) when rollback=0, or roll
+    back the newest `rollback` ones."""
     with psycopg.connect(database_url, autocommit=True) as lock_conn:
         lock_conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
@@ -46,6 +47,10 @@ def _run(database_url: str, *, rollback: int) -> MigrationResult:
                         backend.rollback_migrations(chosen)
                         return MigrationResult([], [m.id for m in chosen])
                     pending = backend.to_apply(migrations)
+                    if up_to is not None:
+                        if up_to not in {m.id for m in migrations}:
+                            raise ValueError(f"no migration named {up_to!r}")
+                        pending = pending.__class__([m for m in pending if m.id <= up_to])
                     backend.apply_migrations(pending)
                     return MigrationResult([m.id for m in pending], [])
             finally:
@@ -54,8 +59,9 @@ def _run(database_url: str, *, rollback: int) -> MigrationResult:
             lock_conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
 
 
-def apply(database_url: str) -> MigrationResult:
-    result = _run(database_url, rollback=0)
+def apply(database_url: str, up_to: str | None = None) -> MigrationResult:
+    """Apply every pending migration, or those up to and including the one named `up_to`."""
+    result = _run(database_url, rollback=0, up_to=up_to)
     for migration_id in result.applied:
         logger.info(f"migration applied: {migration_id}")
     if not result.applied:

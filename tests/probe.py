@@ -50,6 +50,14 @@ def handlers(db: Database) -> grpc.GenericRpcHandler:
             await conn.execute("SELECT * FROM no_such_table")
         return empty_pb2.Empty()
 
+    async def db_bad_value(
+        _: empty_pb2.Empty, __: aio.ServicerContext[Any, Any]
+    ) -> empty_pb2.Empty:
+        # A malformed value that got past validation and reached the database.
+        async with db.connection() as conn:
+            await conn.execute("SELECT %s::integer", ("twelve",))
+        return empty_pb2.Empty()
+
     methods = {
         "RaiseHx": raise_hx,
         "RaiseInvalid": raise_invalid,
@@ -57,6 +65,7 @@ def handlers(db: Database) -> grpc.GenericRpcHandler:
         "Boom": boom,
         "DbTrigger": db_trigger,
         "DbUnknown": db_unknown,
+        "DbBadValue": db_bad_value,
     }
     return grpc.method_handlers_generic_handler(
         SERVICE,

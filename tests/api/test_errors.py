@@ -93,3 +93,12 @@ async def test_unknown_database_error_is_internal(probe_channel: aio.Channel) ->
     error = await fail(probe_channel, "DbUnknown")
     assert error.code() == grpc.StatusCode.INTERNAL
     assert "no_such_table" not in error.details()
+
+
+async def test_malformed_value_caught_by_the_database_is_invalid_argument(
+    probe_channel: aio.Channel,
+) -> None:
+    error = await fail(probe_channel, "DbBadValue")
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_details(error)["ErrorInfo"].reason == "HX301"
+    assert "twelve" not in error.details()

@@ -1,0 +1,11 @@
+DROP TABLE IF EXISTS one_time_codes;
+DROP FUNCTION IF EXISTS one_time_codes_guard();
+DROP TABLE IF EXISTS sessions;
+DROP FUNCTION IF EXISTS sessions_guard();
+DROP TABLE IF EXISTS trust_ledger;
+DROP TABLE IF EXISTS users;
+DROP FUNCTION IF EXISTS trust_ledger_insert_guard();
+DROP FUNCTION IF EXISTS users_record_trust_tier();
+DROP FUNCTION IF EXISTS users_guard();
+DROP FUNCTION IF EXISTS reject_ledger_change();
+DROP FUNCTION IF EXISTS hx_raise(text, text);

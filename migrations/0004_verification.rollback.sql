@@ -1,0 +1,10 @@
+DROP FUNCTION IF EXISTS recompute_capability(uuid);
+DROP TABLE IF EXISTS capability_profiles;
+DROP FUNCTION IF EXISTS capability_profiles_guard();
+DROP TABLE IF EXISTS verification_documents;
+DROP TABLE IF EXISTS verification_records;
+DROP FUNCTION IF EXISTS verification_records_enqueue_recompute();
+DROP FUNCTION IF EXISTS verification_has_documents();
+DROP FUNCTION IF EXISTS verification_documents_guard();
+DROP FUNCTION IF EXISTS verification_records_guard();
+DROP FUNCTION IF EXISTS verification_transition_allowed(text, text);

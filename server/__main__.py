@@ -78,6 +78,46 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from server import observability, seed
+
+    observability.configure_logging(settings)
+    if settings.app_env.value == "prod":
+        print("hustle: refusing to seed a production database (APP_ENV=prod)", file=sys.stderr)
+        return 2
+    options = seed.SeedOptions(
+        users=args.users, tasks=args.tasks, region=args.region, seed=args.seed,
+        batch=args.batch, replace=args.replace,
+    )  # fmt: skip
+    try:
+        asyncio.run(seed.seed(settings.database_conninfo, options))
+    except (seed.SeedError, ValueError) as exc:
+        print(f"hustle: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _audit(settings: Settings, _: argparse.Namespace) -> int:
+    """Check every invariant over whole tables; exit 1 when any row breaks one."""
+    import asyncio
+
+    import psycopg
+
+    from server.db import Session, load_queries
+
+    async def run() -> list[tuple[str, int]]:
+        async with await psycopg.AsyncConnection.connect(settings.database_conninfo) as conn:
+            rows = await Session(conn, load_queries(), settings.slow_query_seconds).all("audit")
+            return [(r["rule"], r["violations"]) for r in rows]
+
+    results = asyncio.run(run())
+    for rule, violations in results:
+        print(f"{'ok ' if violations == 0 else 'BAD'} {violations:>9}  {rule}")
+    return 1 if any(v for _, v in results) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -92,13 +132,23 @@ def main(argv: list[str] | None = None) -> int:
     migrate.add_argument(
         "--to", metavar="ID", help="apply only up to this migration, e.g. 0003_uploads"
     )
+    seed = commands.add_parser("seed", help="fill the database with realistic, deterministic data")
+    seed.add_argument("--users", type=int, default=1000)
+    seed.add_argument("--tasks", type=int, default=10_000)
+    seed.add_argument("--region", help="state codes or metro names, comma-separated (default: all)")
+    seed.add_argument("--seed", type=int, default=42, help="random seed (same seed, same data)")
+    seed.add_argument("--batch", type=int, default=20_000, help="tasks per COPY transaction")
+    seed.add_argument("--replace", action="store_true", help="wipe a non-empty database first")
+    commands.add_parser("audit", help="check every invariant over whole tables")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"hustle: {exc}", file=sys.stderr)
         return 2
-    handlers = {"serve": _serve, "worker": _worker, "migrate": _migrate}
+    handlers = {
+        "serve": _serve, "worker": _worker, "migrate": _migrate, "seed": _seed, "audit": _audit,
+    }  # fmt: skip
     return handlers[args.command](settings, args)
 
 

@@ -73,12 +73,18 @@ def observe(name: str, started: float, slow_after: float) -> None:
 class Session:
     """Named statements on one connection (inside one transaction when from `transaction()`)."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any], db: Database) -> None:
+    def __init__(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        queries: Mapping[str, Query],
+        slow_query_seconds: float,
+    ) -> None:
         self.conn = conn
-        self._db = db
+        self._queries = queries
+        self._slow_query_seconds = slow_query_seconds
 
     async def _run(self, name: str, params: Mapping[str, Any]) -> psycopg.AsyncCursor[DictRow]:
-        query = self._db.queries[name]
+        query = self._queries[name]
         cursor = self.conn.cursor(row_factory=dict_row)
         started = time.perf_counter()
         try:
@@ -89,7 +95,7 @@ class Session:
                 raise mapped from exc
             raise
         finally:
-            observe(name, started, self._db.slow_query_seconds)
+            observe(name, started, self._slow_query_seconds)
         return cursor
 
     async def one(self, name: str, **params: Any) -> DictRow | None:
@@ -172,7 +178,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[Session]:
         """One transaction: committed when the block ends cleanly, rolled back on error."""
         async with self.connection() as conn, conn.transaction():
-            yield Session(conn, self)
+            yield Session(conn, self.queries, self.slow_query_seconds)
 
     async def one(self, name: str, **params: Any) -> DictRow | None:
         async with self.transaction() as tx:

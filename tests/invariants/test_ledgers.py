@@ -127,6 +127,8 @@ def test_level_thresholds(world: World, xp: int, level: int) -> None:
         (10000, 29, 0, 130),
         (10000, 30, 0, 150),  # 30+ → 1.5
         (10000, 0, 9000, 50),  # decay 1 / (1 + log10(10)) = 0.5
+        (1100, 30, 0, 17),  # 11 x 1.5 = 16.5: rounds half away from zero
+        (2500, 3, 0, 28),  # 25 x 1.1 = 27.5 → 28
         (500, 0, 10**12, 1),  # at least 1
     ],
 )

@@ -1,0 +1,136 @@
+"""`python -m server seed`: fill a database with realistic, deterministic data, in bulk.
+
+Phases: users (COPY, with triggers: the trust ledger gets its first rows), verifications and
+their documents, capability profiles (through recompute_capability), tasks with their escrows,
+proofs, photos and disputes (COPY with triggers off: the rows are consistent by construction),
+XP (through the ledger's trigger), then the audit of every invariant and ANALYZE. Seeded users
+sign in with the password `DEV_PASSWORD`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from argon2 import PasswordHasher
+from loguru import logger
+from tqdm import tqdm
+
+from server.db import Session, load_queries
+from server.seed import generate, tables
+from server.seed.catalog import select_metros
+
+DEV_PASSWORD = "hustle-dev-password"  # noqa: S105 - the documented password of seeded dev users
+
+
+@dataclass(frozen=True, slots=True)
+class SeedOptions:
+    users: int
+    tasks: int
+    region: str | None = None
+    seed: int = 42
+    batch: int = 20_000
+    replace: bool = False
+    now: datetime | None = None
+
+
+class SeedError(Exception):
+    """The seed cannot run (a non-empty database without --replace, bad options, a failed audit)."""
+
+
+async def _copy(
+    session: Session, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    if not rows:
+        return
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"  # constants of this module
+    async with session.conn.cursor() as cur, cur.copy(statement) as copy:
+        for row in rows:
+            await copy.write_row(row)
+
+
+async def seed(
+    database_url: str, options: SeedOptions, *, slow_query_seconds: float = 60.0
+) -> dict[str, float]:
+    """Seed the database; returns the seconds each phase took."""
+    if options.users < 2 or options.tasks < 0 or options.batch < 1:
+        raise SeedError("--users must be at least 2, --tasks and --batch not negative")
+    metros = select_metros(options.region)
+    now = options.now or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    gen = generate.Generator(options.seed, metros, now, PasswordHasher().hash(DEV_PASSWORD))
+    timings: dict[str, float] = {}
+    queries = load_queries()
+
+    conn = await psycopg.AsyncConnection.connect(database_url, autocommit=True)
+    try:
+        session = Session(conn, queries, slow_query_seconds)
+        cur = await conn.execute("SELECT EXISTS (SELECT 1 FROM users)")
+        row = await cur.fetchone()
+        if row and row[0]:
+            if not options.replace:
+                raise SeedError(
+                    "the database already has users; pass --replace to wipe and reseed it"
+                )
+            await conn.execute("SET session_replication_role = replica")
+            await session.execute("seed_truncate")
+            await conn.execute("SET session_replication_role = origin")
+
+        started = time.perf_counter()
+        async with conn.transaction():
+            await _copy(session, "users", tables.USERS, gen.make_users(options.users))
+        timings["users"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        uploads, records, documents = gen.make_verifications()
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await _copy(session, "uploads", tables.UPLOADS, uploads)
+            await _copy(session, "verification_records", tables.VERIFICATIONS, records)
+            await _copy(session, "verification_documents", tables.DOCUMENTS, documents)
+        timings["verifications"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        await session.execute("seed_analyze_people")
+        await session.scalar("seed_capabilities")
+        timings["capability profiles"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        with tqdm(total=options.tasks, unit="task", desc="tasks", smoothing=0.1) as progress:
+            for batch in gen.tasks(options.tasks, options.batch):
+                async with conn.transaction():
+                    await conn.execute("SET LOCAL session_replication_role = replica")
+                    await _copy(session, "tasks", tables.TASKS, batch.tasks)
+                    await _copy(session, "escrows", tables.ESCROWS, batch.escrows)
+                    await _copy(session, "uploads", tables.UPLOADS, batch.uploads)
+                    await _copy(session, "proofs", tables.PROOFS, batch.proofs)
+                    await _copy(session, "proof_photos", tables.PHOTOS, batch.photos)
+                    await _copy(session, "disputes", tables.DISPUTES, batch.disputes)
+                progress.update(len(batch.tasks))
+        timings["tasks"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        await session.execute("seed_analyze_tasks")
+        await session.execute("seed_award_xp")
+        timings["xp"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        await session.execute("seed_analyze_all")
+        failures = [
+            (r["rule"], r["violations"]) for r in await session.all("audit") if r["violations"]
+        ]
+        timings["audit and analyze"] = time.perf_counter() - started
+        if failures:
+            raise SeedError(
+                "the seeded data breaks invariants: " + "; ".join(f"{r}: {n}" for r, n in failures)
+            )
+    finally:
+        await conn.close()
+    total = sum(timings.values())
+    logger.bind(users=options.users, tasks=options.tasks, seconds=round(total, 1)).info(
+        "seeded: " + ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in timings.items())
+    )
+    return timings

@@ -32,8 +32,9 @@ COPY --chown=root:root server ./server
 COPY --chown=root:root jobs ./jobs
 COPY --chown=root:root sql ./sql
 COPY --chown=root:root migrations ./migrations
+COPY --chown=root:root templates ./templates
 USER hustle
-EXPOSE 50051 8080
+EXPOSE 50051 8080 9191
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
   CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=2).status != 200)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dramatiq
 from loguru import logger
+from periodiq import cron
 
 from jobs import runtime
 from jobs.broker import broker
@@ -17,11 +18,12 @@ _PURGE_BATCH = 5000
     actor_name="outbox.purge",
     broker=broker,
     queue_name="maintenance",
+    periodic=cron("30 4 * * *"),
     max_retries=3,
     time_limit=300_000,
 )
 async def purge_outbox(retention_days: int = OUTBOX_RETENTION_DAYS) -> None:
-    """Delete outbox rows dispatched more than `retention_days` ago."""
+    """Daily: delete outbox rows dispatched more than `retention_days` ago."""
     db = runtime.db()
     total = 0
     while True:

@@ -1,7 +1,12 @@
-"""Per-job context for logs and Sentry: every log line of a job carries its actor and id."""
+"""What every job run leaves behind: a log context, metrics, and Sentry events for failures.
+
+Each message runs in a RequestContext whose request id is the message id, with the actor's
+name and (for outbox jobs) the outbox id, so every log line of the run carries them.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -9,15 +14,21 @@ import dramatiq
 from dramatiq.broker import MessageProxy
 from loguru import logger
 
-from server import observability, request_context
+from server import metrics, observability, request_context
 
 
-class JobContext(dramatiq.Middleware):
-    """Start a RequestContext per message (request id = message id), log its outcome once."""
+class JobObservability(dramatiq.Middleware):
+    def __init__(self) -> None:
+        self._started: dict[str, float] = {}
+        self._lock = threading.Lock()
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        request_context.begin(message.message_id, job=message.actor_name)
-        message.options["hustle_started"] = time.perf_counter()
+        ctx = request_context.begin(message.message_id, job=message.actor_name)
+        ctx.outbox_id = message.options.get("outbox_id")
+        if message.options.get("retries", 0):
+            metrics.JOB_RETRIES.labels(message.actor_name).inc()
+        with self._lock:
+            self._started[message.message_id] = time.perf_counter()
 
     def after_process_message(
         self,
@@ -27,13 +38,14 @@ class JobContext(dramatiq.Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        started = message.options.pop("hustle_started", None)
-        elapsed_ms = round((time.perf_counter() - started) * 1000, 1) if started else None
+        with self._lock:
+            started = self._started.pop(message.message_id, None)
+        elapsed = time.perf_counter() - started if started is not None else 0.0
+        metrics.JOB_SECONDS.labels(message.actor_name).observe(elapsed)
+        outcome = "success" if exception is None else "failure"
+        metrics.JOB_RUNS.labels(message.actor_name, outcome).inc()
         log = logger.bind(
-            job=message.actor_name,
-            message_id=message.message_id,
-            retries=message.options.get("retries", 0),
-            duration_ms=elapsed_ms,
+            retries=message.options.get("retries", 0), duration_ms=round(elapsed * 1000, 1)
         )
         if exception is None:
             log.info("job done")
@@ -42,4 +54,12 @@ class JobContext(dramatiq.Middleware):
             observability.capture_exception(exception)
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        self.after_process_message(broker, message)
+        with self._lock:
+            self._started.pop(message.message_id, None)
+        metrics.JOB_RUNS.labels(message.actor_name, "skipped").inc()
+
+    def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        metrics.JOB_DEAD_LETTERED.labels(message.actor_name).inc()
+        logger.bind(job=message.actor_name, message_id=message.message_id).error(
+            "job dead-lettered: it failed every retry (see python -m server jobs dead-letters)"
+        )

@@ -1,6 +1,6 @@
-"""The module the worker loads: the broker, then every actor module."""
+"""The module the worker and the scheduler load: the broker, then every actor module."""
 
-from jobs import maintenance
-from jobs.broker import broker
+from jobs import capabilities, maintenance, messaging, schedules
+from jobs.broker import broker, settings
 
-__all__ = ["broker", "maintenance"]
+__all__ = ["broker", "capabilities", "maintenance", "messaging", "schedules", "settings"]

@@ -1,4 +1,5 @@
-"""What actors use (the database pool), opened once per worker process.
+"""What actors use (the database pool, the email and SMS providers), opened once per worker
+process.
 
 Dramatiq actors receive only their message's arguments, so the worker's resources are opened by
 the `WorkerResources` middleware when a worker process boots, on the event loop thread that
@@ -13,10 +14,12 @@ import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 from loguru import logger
 
+from jobs.providers import Providers
 from server.config import Settings
 from server.db import Database
 
 _db: Database | None = None
+_providers: Providers | None = None
 
 
 def db() -> Database:
@@ -25,17 +28,24 @@ def db() -> Database:
     return _db
 
 
+def providers() -> Providers:
+    if _providers is None:
+        raise RuntimeError("worker resources are not open (is this a worker process?)")
+    return _providers
+
+
 class WorkerResources(dramatiq.Middleware):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
-        global _db
+        global _db, _providers
         database = Database.from_settings(self._settings, name="hustle-worker")
         loop_thread = get_event_loop_thread()
         assert loop_thread is not None, "the AsyncIO middleware must come first"
         loop_thread.run_coroutine(database.open())
         _db = database
+        _providers = Providers(self._settings)
         logger.info("worker resources open")
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:

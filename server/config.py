@@ -11,7 +11,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, PostgresDsn, RedisDsn, ValidationError, field_validator
+from pydantic import (
+    Field,
+    PostgresDsn,
+    RedisDsn,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +71,24 @@ class Settings(BaseSettings):
     # jobs
     worker_processes: Annotated[int, Field(ge=1, le=64)] = 1
     worker_threads: Annotated[int, Field(ge=1, le=64)] = 8
+    worker_metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9191
+    job_max_retries: Annotated[int, Field(ge=0, le=100)] = 8
+    job_min_backoff_ms: Annotated[int, Field(ge=1)] = 1_000
+    job_max_backoff_ms: Annotated[int, Field(ge=1)] = 300_000
+    relay_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 200
+    relay_sweep_seconds: Annotated[float, Field(gt=0)] = 5.0
+
+    # outbound messages: SendGrid and Twilio when their keys are set; otherwise their SDKs
+    # talk to the local capturing endpoint at CAPTURE_URL (dev and tests)
+    sendgrid_api_key: SecretStr | None = None
+    sendgrid_host: str = "https://api.sendgrid.com"
+    email_from: str = "Hustle <no-reply@hustle.app>"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str = "+15005550006"
+    capture_url: str = "http://127.0.0.1:8025"
+    # where links in emails point (the app or web front end)
+    public_url: str = "http://localhost:3000"
 
     # observability
     log_level: str = "INFO"
@@ -90,6 +116,25 @@ class Settings(BaseSettings):
     def _blank_is_unknown(cls, value: object) -> object:
         return "unknown" if value in ("", None) else value
 
+    @field_validator("sendgrid_api_key", "twilio_auth_token", "twilio_account_sid", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _real_providers_in_production(self) -> Settings:
+        if self.app_env is AppEnv.PROD and not (self.sendgrid_api_key and self.twilio_auth_token
+                                                and self.twilio_account_sid):  # fmt: skip
+            raise ValueError(
+                "SENDGRID_API_KEY, TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required in prod"
+            )
+        return self
+
+    @property
+    def uses_capture(self) -> tuple[bool, bool]:
+        """(email, sms): whether each goes to the local capturing endpoint."""
+        return self.sendgrid_api_key is None, self.twilio_auth_token is None
+
     @property
     def logs_as_json(self) -> bool:
         if self.log_format is not None:
@@ -111,6 +156,11 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
-            problems.append(f"{name}: {error['msg'].lower()}")
+            message = str(error["msg"])
+            if message.startswith("Value error, "):  # our own validators' words, as written
+                message = message.removeprefix("Value error, ")
+            else:
+                message = message[:1].lower() + message[1:]
+            name = ".".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{name}: {message}" if name else message)
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -63,6 +63,34 @@ DEPENDENCY_UP = Gauge(
 )
 
 
+JOB_RUNS = Counter(
+    "jobs_processed_total", "Jobs run by the worker, by actor and outcome.", ["actor", "outcome"]
+)
+JOB_RETRIES = Counter(
+    "jobs_retries_total", "Job runs that were retries of a failed run.", ["actor"]
+)
+JOB_DEAD_LETTERED = Counter(
+    "jobs_dead_lettered_total",
+    "Jobs that failed every retry and went to the dead-letter queue.",
+    ["actor"],
+)
+JOB_SECONDS = Histogram(
+    "jobs_duration_seconds", "Time spent running a job.", ["actor"], buckets=_LATENCY
+)
+OUTBOX_BACKLOG = Gauge(
+    "outbox_backlog", "Committed outbox rows not yet dispatched.", multiprocess_mode="livemax"
+)
+OUTBOX_OLDEST_SECONDS = Gauge(
+    "outbox_oldest_age_seconds",
+    "Age of the oldest undispatched outbox row.",
+    multiprocess_mode="livemax",
+)
+RELAY_DISPATCHED = Counter("outbox_dispatched_total", "Outbox rows sent to the broker.", ["job"])
+RELAY_ERRORS = Counter(
+    "outbox_relay_errors_total", "Relay batches the broker refused (e.g. Redis down)."
+)
+
+
 def render() -> tuple[bytes, str]:
     """The text exposition of every process's metrics, and its content type."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

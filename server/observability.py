@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from server.config import Settings
 
-_CONTEXT_FIELDS = ("request_id", "user_id", "task_id", "job")
+_CONTEXT_FIELDS = ("request_id", "user_id", "task_id", "job", "outbox_id")
 
 
 def version() -> str:
@@ -109,6 +109,19 @@ def configure_logging(settings: Settings) -> None:
             colorize=None,
         )
     logging.basicConfig(handlers=[_ToLoguru()], level=logging.INFO, force=True)
+    # Twilio's SDK logs every request and response at INFO: noise, and numbers we redact.
+    logging.getLogger("twilio.http").setLevel(logging.WARNING)
+
+
+def redact_email(address: str) -> str:
+    """'jane.doe@example.com' -> 'j***@example.com': enough to tell messages apart in logs."""
+    local, at, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}" if at else "***"
+
+
+def redact_phone(number: str) -> str:
+    """'+15551234567' -> '+1******4567'."""
+    return f"{number[:2]}{'*' * max(0, len(number) - 6)}{number[-4:]}" if len(number) > 6 else "***"
 
 
 def configure_sentry(settings: Settings, **options: Any) -> bool:
@@ -142,6 +155,8 @@ def capture_exception(exc: BaseException) -> None:
                 scope.set_tag("job", ctx.job)
             if ctx.task_id:
                 scope.set_tag("task_id", ctx.task_id)
+            if ctx.outbox_id is not None:
+                scope.set_tag("outbox_id", str(ctx.outbox_id))
             if ctx.user_id:
                 scope.set_user({"id": ctx.user_id})
         sentry_sdk.capture_exception(exc)

@@ -23,6 +23,7 @@ class RequestContext:
     user_id: str | None = None
     task_id: str | None = None
     job: str | None = None
+    outbox_id: int | None = None
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("hustle_request", default=None)

@@ -27,9 +27,12 @@ from grpc import aio
 from server import migrate, observability
 from server.app import HustleServer, Resources
 from server.config import Settings, load_settings
+from tests.helpers import PrivateRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+pytest_plugins = ["tests.jobs_harness"]  # capture, worker, db fixtures for job tests
 
 TEMPLATE_DB = "hustle_test_template"
 TEST_REDIS_DB = 15
@@ -178,3 +181,12 @@ async def server(settings: Settings, resources: Resources) -> AsyncIterator[Hust
 async def channel(server: HustleServer) -> AsyncIterator[aio.Channel]:
     async with aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as ch:
         yield ch
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own, which the test may stop and start again."""
+    redis_server = PrivateRedis(str(tmp_path))
+    redis_server.start()
+    yield redis_server
+    redis_server.stop()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -13,57 +11,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from server.app import HustleServer, Resources
 from server.config import Settings
-from tests.helpers import eventually, free_port
+from tests.helpers import PrivateRedis, eventually
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-class PrivateRedis:
-    """A redis-server of this test's own, which the test may stop and start again."""
-
-    def __init__(self, tmp: str) -> None:
-        self.port = free_port()
-        self.dir = tmp
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is not installed (make test installs it)"
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
-@pytest.fixture
-def private_redis(tmp_path: object) -> Iterator[PrivateRedis]:
-    redis = PrivateRedis(str(tmp_path))
-    redis.start()
-    yield redis
-    redis.stop()
 
 
 @pytest.fixture

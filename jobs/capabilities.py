@@ -1,0 +1,29 @@
+"""capability.recompute: derive a user's capability profile after a verification changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+from loguru import logger
+
+from jobs.broker import broker
+from jobs.once import once
+from server.db import Session
+
+
+@dramatiq.actor(
+    actor_name="capability.recompute", broker=broker, queue_name="capabilities", time_limit=60_000
+)
+async def recompute(outbox_id: int, payload: dict[str, Any]) -> None:
+    user_id = payload["user_id"]
+    profile: dict[str, Any] = {}
+
+    async def derive(tx: Session) -> None:
+        row = await tx.one("recompute_capability", user_id=user_id)
+        profile.update(row or {})
+
+    await once(outbox_id, "capability.recompute", derive)
+    logger.bind(user_id=user_id, version=profile.get("version")).info(
+        "capability profile recomputed"
+    )

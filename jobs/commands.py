@@ -1,0 +1,119 @@
+"""The jobs' commands: the worker (with the outbox relay), the scheduler, dead letters."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import time
+
+from server.commands import metrics_dir
+from server.config import Settings
+
+
+def worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Dramatiq's workers plus the outbox relay (a Dramatiq fork process), and /metrics.
+
+    Dramatiq runs in a session of its own and gets each stop signal exactly once: process
+    managers such as honcho signal a whole process group, and Dramatiq's workers would otherwise
+    get it twice (directly and forwarded) and take the second as "kill now", dropping in-flight
+    jobs. Dramatiq stops its workers gracefully within SHUTDOWN_GRACE_SECONDS.
+    """
+    metrics_dir(settings, "worker")
+    _serve_worker_metrics(settings)
+    command = [
+        sys.executable, "-m", "dramatiq", "jobs.registry",
+        "--processes", str(args.processes or settings.worker_processes),
+        "--threads", str(args.threads or settings.worker_threads),
+        "--worker-shutdown-timeout", str(int(settings.shutdown_grace_seconds * 1000)),
+        "--fork-function", "jobs.relay:main",
+        "--skip-logging",
+    ]  # fmt: skip
+    child = subprocess.Popen(command, start_new_session=True)  # noqa: S603 - our own argv
+    forwarded = False
+
+    def forward(_signum: int, _frame: object) -> None:
+        nonlocal forwarded
+        if not forwarded:
+            forwarded = True
+            child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return child.wait()
+
+
+def _serve_worker_metrics(settings: Settings) -> None:
+    """/metrics of every worker process, the relay, and the dead-letter queues' sizes."""
+    from collections.abc import Iterator
+
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.registry import Collector
+
+    from jobs import dead_letters
+    from jobs.registry import broker
+
+    class DeadLetterCollector(Collector):
+        def collect(self) -> Iterator[GaugeMetricFamily]:
+            family = GaugeMetricFamily(
+                "jobs_dead_letter_queue_size",
+                "Dead-lettered messages kept, by queue.",
+                labels=["queue"],
+            )
+            try:
+                for queue, size in dead_letters.sizes(broker).items():
+                    family.add_metric([queue], size)
+            except Exception:  # noqa: S110 - Redis down: the gauge is absent, not wrong
+                pass
+            yield family
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(DeadLetterCollector())
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, registry=registry)
+
+
+def scheduler(settings: Settings, _: argparse.Namespace) -> int:
+    """periodiq, sending the periodic jobs; restarted after a broker outage instead of exiting."""
+    import redis.exceptions
+    from loguru import logger
+    from periodiq import main as periodiq_main
+    from periodiq import make_argument_parser
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    args = make_argument_parser().parse_args(["jobs.registry"])
+    backoff = 1.0
+    while True:
+        try:
+            return int(periodiq_main(args) or 0)
+        except redis.exceptions.RedisError as exc:
+            logger.bind(error=str(exc), retry_in_s=backoff).warning(
+                "scheduler lost the broker; restarting"
+            )
+            time.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
+
+
+def dead_letters(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs import dead_letters
+    from jobs.registry import broker
+
+    if args.redrive:
+        ids = set(args.message_ids) if args.message_ids else None
+        moved = dead_letters.redrive(broker, args.queue, ids)
+        print(f"sent {moved} message(s) back to their queue")
+        return 0
+    found = dead_letters.list_dead(broker, args.queue)
+    for dead in found:
+        print(f"{dead.died_at:%Y-%m-%d %H:%M:%S}  {dead.queue:<14} {dead.actor:<22}"
+              f" {dead.message_id}  retries={dead.retries} outbox_id={dead.outbox_id}")  # fmt: skip
+    if not found:
+        print("no dead-lettered jobs")
+    return 0

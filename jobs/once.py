@@ -1,0 +1,27 @@
+"""Do an outbox job's effect once, however often its message is delivered or retried.
+
+The effect runs inside the transaction that records the outbox row in `job_runs`: a retry of a
+finished job finds the row and does nothing; a concurrent delivery waits on the row lock, then
+finds it; a failed run rolls the record back so that the retry does the work. Only a crash
+between a provider accepting a message and the commit can repeat it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from loguru import logger
+
+from jobs import runtime
+from server.db import Session
+
+
+async def once(outbox_id: int, actor: str, effect: Callable[[Session], Awaitable[None]]) -> bool:
+    """Run `effect` unless this outbox row was done before; True when it ran."""
+    async with runtime.db().transaction() as tx:
+        if await tx.scalar("job_claim", outbox_id=outbox_id, actor=actor) is None:
+            logger.info("job already done for this outbox row; skipped")
+            return False
+        await effect(tx)
+        await tx.execute("outbox_scrub_secrets", id=outbox_id)
+    return True

@@ -1,0 +1,178 @@
+"""The outbox relay: committed outbox rows → Dramatiq messages on Redis.
+
+It sleeps on `LISTEN outbox` (the outbox trigger NOTIFYs when rows commit) and sweeps every
+RELAY_SWEEP_SECONDS anyway, in case a notification was missed. Each batch is claimed with
+`FOR UPDATE SKIP LOCKED` (relays may run side by side), sent, and stamped dispatched in one
+transaction: if Redis refuses, the transaction rolls back, the rows stay, and the relay retries
+with exponential backoff. A row sent whose stamp is then lost is sent again; actors are
+idempotent per outbox id, so nothing is done twice.
+
+It runs as a Dramatiq fork process of `python -m server worker` (`main`), and the scheduler's
+`outbox.sweep` drains it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+from collections.abc import Sequence
+
+import dramatiq
+import psycopg
+import redis.exceptions
+from loguru import logger
+
+from server import metrics
+from server.config import Settings
+from server.db import Database
+
+_MESSAGE_IDS = uuid.UUID("5f0c3c2e-1d0b-4d8e-9d61-6a7e1e6f2b10")  # namespace of message ids
+
+
+class BrokerUnavailable(Exception):
+    """The broker refused a batch; the rows stay in the outbox for the next attempt."""
+
+    def __init__(self, message: str, outbox_ids: list[int]) -> None:
+        super().__init__(message)
+        self.outbox_ids = outbox_ids
+
+
+def message_for(
+    actor: dramatiq.Actor[..., object], outbox_id: int, payload: object
+) -> dramatiq.Message[object]:
+    """The message of an outbox row: the same row always gives the same message id."""
+    return dramatiq.Message(
+        queue_name=actor.queue_name,
+        actor_name=actor.actor_name,
+        args=(outbox_id, payload),
+        kwargs={},
+        options={"outbox_id": outbox_id},
+        message_id=str(uuid.uuid5(_MESSAGE_IDS, str(outbox_id))),
+        message_timestamp=int(time.time() * 1000),
+    )
+
+
+def _send_all(broker: dramatiq.Broker, messages: Sequence[dramatiq.Message[object]]) -> None:
+    for message in messages:
+        broker.enqueue(message)
+
+
+async def drain(db: Database, broker: dramatiq.Broker, batch: int) -> int:
+    """Send every due, committed outbox row; returns how many were sent."""
+    sent = 0
+    while True:
+        async with db.transaction() as tx:
+            rows = await tx.all("outbox_claim", batch=batch)
+            messages, ids, jobs = [], [], []
+            for row in rows:
+                try:
+                    actor = broker.get_actor(row["job"])
+                except dramatiq.errors.ActorNotFound:
+                    await tx.execute(
+                        "outbox_mark_failed", id=row["id"], error=f"no actor named {row['job']!r}"
+                    )
+                    logger.bind(outbox_id=row["id"], job=row["job"]).error(
+                        "outbox row has no actor; marked failed"
+                    )
+                    continue
+                messages.append(message_for(actor, row["id"], row["payload"]))
+                ids.append(row["id"])
+                jobs.append(row["job"])
+            try:
+                await asyncio.to_thread(_send_all, broker, messages)
+            except redis.exceptions.RedisError as exc:
+                raise BrokerUnavailable(f"{type(exc).__name__}: {exc}", ids) from exc
+            if ids:
+                await tx.execute("outbox_mark_dispatched", ids=ids)
+        for job in jobs:
+            metrics.RELAY_DISPATCHED.labels(job).inc()
+        sent += len(ids)
+        if len(rows) < batch:
+            return sent
+
+
+async def observe_backlog(db: Database) -> None:
+    row = await db.one("outbox_backlog")
+    if row is not None:
+        metrics.OUTBOX_BACKLOG.set(row["backlog"])
+        metrics.OUTBOX_OLDEST_SECONDS.set(row["oldest_seconds"])
+
+
+async def _next_wait(db: Database, sweep: float) -> float:
+    due = await db.scalar("outbox_next_due")
+    if due is None:
+        return sweep
+    remaining = float(due.timestamp()) - time.time()
+    return max(0.05, min(sweep, remaining))
+
+
+async def _wait_for_notify(
+    listener: psycopg.AsyncConnection[object], seconds: float, stop: asyncio.Event
+) -> None:
+    """Return on the first NOTIFY, after `seconds`, or soon after `stop` is set."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        async for _ in listener.notifies(timeout=min(remaining, 1.0), stop_after=1):
+            return
+
+
+async def run(settings: Settings, broker: dramatiq.Broker, stop: asyncio.Event) -> None:
+    db = Database.from_settings(settings, name="hustle-relay")
+    await db.open()
+    backoff = 0.5
+    try:
+        while not stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    settings.database_conninfo,
+                    autocommit=True,
+                    application_name="hustle-relay-listen",
+                ) as listener:
+                    await listener.execute("LISTEN outbox")
+                    logger.info("outbox relay listening")
+                    while not stop.is_set():
+                        try:
+                            sent = await drain(db, broker, settings.relay_batch_size)
+                            if sent:
+                                logger.bind(sent=sent).info("outbox rows dispatched")
+                            backoff = 0.5
+                            wait = await _next_wait(db, settings.relay_sweep_seconds)
+                        except BrokerUnavailable as exc:
+                            metrics.RELAY_ERRORS.inc()
+                            logger.bind(error=str(exc), retry_in_s=backoff).warning(
+                                "broker unavailable; outbox rows kept"
+                            )
+                            await db.execute(
+                                "outbox_note_error", ids=exc.outbox_ids, error=str(exc)[:500]
+                            )
+                            wait, backoff = backoff, min(backoff * 2, 30.0)
+                        await observe_backlog(db)
+                        await _wait_for_notify(listener, wait, stop)
+            except (psycopg.OperationalError, OSError) as exc:
+                logger.bind(error=str(exc), retry_in_s=backoff).warning(
+                    "relay lost the database; reconnecting"
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+    finally:
+        await db.close()
+        logger.info("outbox relay stopped")
+
+
+def main() -> None:
+    """The Dramatiq fork function (`--fork-function jobs.relay:main`)."""
+    from jobs.registry import broker, settings
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run(settings, broker, stop)
+
+    asyncio.run(serve())

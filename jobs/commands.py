@@ -23,13 +23,20 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
     metrics_dir(settings, "worker")
     _serve_worker_metrics(settings)
     command = [
-        sys.executable, "-m", "dramatiq", "jobs.registry",
-        "--processes", str(args.processes or settings.worker_processes),
-        "--threads", str(args.threads or settings.worker_threads),
-        "--worker-shutdown-timeout", str(int(settings.shutdown_grace_seconds * 1000)),
-        "--fork-function", "jobs.relay:main",
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "jobs.registry",
+        "--processes",
+        str(args.processes or settings.worker_processes),
+        "--threads",
+        str(args.threads or settings.worker_threads),
+        "--worker-shutdown-timeout",
+        str(int(settings.shutdown_grace_seconds * 1000)),
+        "--fork-function",
+        "jobs.relay:main",
         "--skip-logging",
-    ]  # fmt: skip
+    ]
     child = subprocess.Popen(command, start_new_session=True)  # noqa: S603 - our own argv
     forwarded = False
 
@@ -112,8 +119,10 @@ def dead_letters(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     found = dead_letters.list_dead(broker, args.queue)
     for dead in found:
-        print(f"{dead.died_at:%Y-%m-%d %H:%M:%S}  {dead.queue:<14} {dead.actor:<22}"
-              f" {dead.message_id}  retries={dead.retries} outbox_id={dead.outbox_id}")  # fmt: skip
+        print(
+            f"{dead.died_at:%Y-%m-%d %H:%M:%S}  {dead.queue:<14} {dead.actor:<22}"
+            f" {dead.message_id}  retries={dead.retries} outbox_id={dead.outbox_id}"
+        )
     if not found:
         print("no dead-lettered jobs")
     return 0

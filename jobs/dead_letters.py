@@ -47,12 +47,17 @@ def list_dead(broker: RedisBroker, queue: str | None = None) -> list[DeadLetter]
             if blob is None:
                 continue
             message = dramatiq.Message.decode(blob)
-            found.append(DeadLetter(
-                queue=name, message_id=message_id.decode(), actor=message.actor_name,
-                died_at=datetime.fromtimestamp(died_ms / 1000, UTC),
-                retries=int(message.options.get("retries", 0)),
-                outbox_id=message.options.get("outbox_id"), message=message,
-            ))  # fmt: skip
+            found.append(
+                DeadLetter(
+                    queue=name,
+                    message_id=message_id.decode(),
+                    actor=message.actor_name,
+                    died_at=datetime.fromtimestamp(died_ms / 1000, UTC),
+                    retries=int(message.options.get("retries", 0)),
+                    outbox_id=message.options.get("outbox_id"),
+                    message=message,
+                )
+            )
     return sorted(found, key=lambda d: d.died_at)
 
 

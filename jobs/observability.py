@@ -61,5 +61,5 @@ class JobObservability(dramatiq.Middleware):
     def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         metrics.JOB_DEAD_LETTERED.labels(message.actor_name).inc()
         logger.bind(job=message.actor_name, message_id=message.message_id).error(
-            "job dead-lettered: it failed every retry (see python -m server jobs dead-letters)"
+            "job dead-lettered: it failed every retry (see python -m server dead-letters)"
         )

@@ -38,7 +38,10 @@ class WorkerResources(dramatiq.Middleware):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+    # before_worker_boot: Dramatiq starts consuming between the before and after hooks, so
+    # resources opened "after" could miss the first messages (the AsyncIO middleware, listed
+    # first, has started the event loop thread by now).
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         global _db, _providers
         database = Database.from_settings(self._settings, name="hustle-worker")
         loop_thread = get_event_loop_thread()

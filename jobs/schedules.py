@@ -12,24 +12,42 @@ from server.domain import tasks, verification
 _BATCH = 500
 
 
-@dramatiq.actor(actor_name="task.expire", broker=broker, queue_name="schedules",
-                periodic=cron("* * * * *"), max_retries=0, time_limit=55_000)  # fmt: skip
+@dramatiq.actor(
+    actor_name="task.expire",
+    broker=broker,
+    queue_name="schedules",
+    periodic=cron("* * * * *"),
+    max_retries=0,
+    time_limit=55_000,
+)
 async def expire_tasks() -> None:
     """Every minute: OPEN tasks past their deadline become EXPIRED (escrows refunded)."""
     while await tasks.expire_due(runtime.db(), _BATCH) == _BATCH:
         pass
 
 
-@dramatiq.actor(actor_name="verification.expire", broker=broker, queue_name="schedules",
-                periodic=cron("15 3 * * *"), max_retries=3, time_limit=600_000)  # fmt: skip
+@dramatiq.actor(
+    actor_name="verification.expire",
+    broker=broker,
+    queue_name="schedules",
+    periodic=cron("15 3 * * *"),
+    max_retries=3,
+    time_limit=600_000,
+)
 async def expire_verifications() -> None:
     """Daily: approved credentials past their expiry become EXPIRED."""
     while await verification.expire_due(runtime.db(), _BATCH) == _BATCH:
         pass
 
 
-@dramatiq.actor(actor_name="outbox.sweep", broker=broker, queue_name="schedules",
-                periodic=cron("* * * * *"), max_retries=0, time_limit=55_000)  # fmt: skip
+@dramatiq.actor(
+    actor_name="outbox.sweep",
+    broker=broker,
+    queue_name="schedules",
+    periodic=cron("* * * * *"),
+    max_retries=0,
+    time_limit=55_000,
+)
 async def sweep_outbox() -> None:
     """Every minute: dispatch whatever the relay has not (a safety net behind LISTEN/NOTIFY)."""
     await relay.drain(runtime.db(), broker, settings.relay_batch_size)

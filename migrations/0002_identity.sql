@@ -191,9 +191,10 @@ BEGIN
     IF OLD.used_at IS NOT NULL THEN
         PERFORM hx_raise('HX403', 'this code was already used');
     END IF;
-    IF (NEW.user_id, NEW.purpose, NEW.code_hash, NEW.target, NEW.created_at, NEW.expires_at)
-       IS DISTINCT FROM (OLD.user_id, OLD.purpose, OLD.code_hash, OLD.target, OLD.created_at, OLD.expires_at) THEN
-        PERFORM hx_raise('HX003', 'a one-time code cannot be changed, only tried or used');
+    IF (NEW.user_id, NEW.purpose, NEW.code_hash, NEW.target, NEW.created_at)
+       IS DISTINCT FROM (OLD.user_id, OLD.purpose, OLD.code_hash, OLD.target, OLD.created_at)
+       OR NEW.expires_at > OLD.expires_at THEN
+        PERFORM hx_raise('HX003', 'a one-time code cannot be changed, only tried, used or retired early');
     END IF;
     IF NEW.attempts < OLD.attempts THEN
         PERFORM hx_raise('HX003', 'attempts only count up');

@@ -22,19 +22,31 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from loguru import logger
 
-from hustle.v1 import system_pb2, system_pb2_grpc
+from hustle.v1 import auth_pb2, auth_pb2_grpc, system_pb2, system_pb2_grpc, user_pb2, user_pb2_grpc
 from server import http, observability
+from server.api.v1.auth import AuthService
 from server.api.v1.system import SystemService
+from server.api.v1.users import UserService
 from server.config import Settings
 from server.db import Database
 from server.health import HealthMonitor
+from server.interceptors.auth import AuthInterceptor
 from server.interceptors.errors import ErrorMappingInterceptor
 from server.interceptors.metrics import MetricsInterceptor
+from server.interceptors.ratelimit import RateLimitInterceptor
 from server.interceptors.request_context import RequestContextInterceptor
 from server.interceptors.sentry import SentryInterceptor
+from server.policy import policies
+from server.ratelimit import RateLimiter, limits_from
+from server.sessions import SessionStore
 
 API_VERSIONS = ("hustle.v1",)
-SERVICES = (system_pb2.DESCRIPTOR.services_by_name["SystemService"].full_name,)
+SERVICE_DESCRIPTORS = (
+    system_pb2.DESCRIPTOR.services_by_name["SystemService"],
+    auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
+    user_pb2.DESCRIPTOR.services_by_name["UserService"],
+)
+SERVICES = tuple(service.full_name for service in SERVICE_DESCRIPTORS)
 
 
 @dataclass
@@ -78,6 +90,9 @@ class HustleServer:
         )
         self._reuse_port = reuse_port
         self._extra_handlers = extra_handlers
+        self.sessions = SessionStore(resources.db, resources.redis)
+        self.rate_limiter = RateLimiter(resources.redis, limits_from(settings))
+        self.policies = policies(SERVICE_DESCRIPTORS)
         self._grpc: aio.Server | None = None
         self._http: web.AppRunner | None = None
         self._health_task: asyncio.Task[None] | None = None
@@ -98,6 +113,14 @@ class HustleServer:
         ]
         if sentry_sdk.get_client().is_active():
             chain.append(SentryInterceptor())
+        chain.append(AuthInterceptor(self.policies, self.sessions))
+        chain.append(
+            RateLimitInterceptor(
+                self.policies,
+                self.rate_limiter,
+                trust_proxy_headers=self.settings.trust_proxy_headers,
+            )
+        )
         return chain
 
     async def start(self) -> None:
@@ -116,6 +139,11 @@ class HustleServer:
             ),
             server,
         )
+        db = self.resources.db
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(
+            AuthService(db, self.sessions, settings), server
+        )
+        user_pb2_grpc.add_UserServiceServicer_to_server(UserService(db), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, server)
         if self._extra_handlers:
             server.add_generic_rpc_handlers(tuple(self._extra_handlers))

@@ -59,11 +59,16 @@ def build_app(state: CaptureState | None = None) -> web.Application:
             to = [r["email"] for p in body["personalizations"] for r in p["to"]]
             contents = {c["type"]: c["value"] for c in body["content"]}
             entry = {
-                "kind": "email", "id": next(state._ids), "to": to, "from": body["from"],
+                "kind": "email",
+                "id": next(state._ids),
+                "to": to,
+                "from": body["from"],
                 "subject": body.get("subject") or body["personalizations"][0].get("subject"),
-                "text": contents.get("text/plain"), "html": contents.get("text/html"),
-                "received_at": datetime.now(UTC).isoformat(), "request": body,
-            }  # fmt: skip
+                "text": contents.get("text/plain"),
+                "html": contents.get("text/html"),
+                "received_at": datetime.now(UTC).isoformat(),
+                "request": body,
+            }
         except (KeyError, TypeError) as exc:
             return web.json_response(
                 {"errors": [{"message": f"malformed request: {exc}"}]}, status=400
@@ -99,17 +104,34 @@ def build_app(state: CaptureState | None = None) -> web.Application:
         number = next(state._ids)
         sid = f"SM{number:032x}"
         to, sender, text = str(form["To"]), str(form["From"]), str(form["Body"])
-        entry = {"kind": "sms", "id": number, "sid": sid, "to": to, "from": sender, "body": text,
-                 "received_at": datetime.now(UTC).isoformat()}  # fmt: skip
+        entry = {
+            "kind": "sms",
+            "id": number,
+            "sid": sid,
+            "to": to,
+            "from": sender,
+            "body": text,
+            "received_at": datetime.now(UTC).isoformat(),
+        }
         state.captured.append(entry)
         logger.bind(to=redact_phone(to)).info("captured sms")
         now = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")
         return web.json_response(
-            {"sid": sid, "account_sid": account, "to": to, "from": sender, "body": text,
-             "status": "queued", "num_segments": "1", "direction": "outbound-api",
-             "date_created": now, "date_updated": now, "uri": f"{request.path[:-5]}/{sid}.json"},
+            {
+                "sid": sid,
+                "account_sid": account,
+                "to": to,
+                "from": sender,
+                "body": text,
+                "status": "queued",
+                "num_segments": "1",
+                "direction": "outbound-api",
+                "date_created": now,
+                "date_updated": now,
+                "uri": f"{request.path[:-5]}/{sid}.json",
+            },
             status=201,
-        )  # fmt: skip
+        )
 
     async def captured(request: web.Request) -> web.Response:
         kind = request.query.get("kind")

@@ -51,9 +51,13 @@ def seed(settings: Settings, args: argparse.Namespace) -> int:
         print("hustle: refusing to seed a production database (APP_ENV=prod)", file=sys.stderr)
         return 2
     options = seed.SeedOptions(
-        users=args.users, tasks=args.tasks, region=args.region, seed=args.seed,
-        batch=args.batch, replace=args.replace,
-    )  # fmt: skip
+        users=args.users,
+        tasks=args.tasks,
+        region=args.region,
+        seed=args.seed,
+        batch=args.batch,
+        replace=args.replace,
+    )
     try:
         asyncio.run(seed.seed(settings.database_conninfo, options))
     except (seed.SeedError, ValueError) as exc:
@@ -91,8 +95,11 @@ def capture(settings: Settings, args: argparse.Namespace) -> int:
     observability.configure_logging(settings)
     where = urlsplit(settings.capture_url)
     port = args.port or where.port or 8025
-    print(f"capturing SendGrid and Twilio requests on http://{where.hostname}:{port}"
-          f" (list them: python -m server captured)", flush=True)  # fmt: skip
+    print(
+        f"capturing SendGrid and Twilio requests on http://{where.hostname}:{port}"
+        f" (list them: python -m server captured)",
+        flush=True,
+    )
     web.run_app(build_app(), host=where.hostname, port=port, print=None, access_log=None)
     return 0
 

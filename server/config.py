@@ -68,6 +68,19 @@ class Settings(BaseSettings):
     health_check_interval_seconds: Annotated[float, Field(gt=0)] = 10.0
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
 
+    # identity
+    # signs page tokens and keys the hashes of one-time codes; required (32+ chars) in prod
+    secret_key: SecretStr = SecretStr("dev-only-secret-key-do-not-use-in-production")
+    session_ttl_days: Annotated[int, Field(ge=1, le=365)] = 30
+    # take the client IP from Fly-Client-IP / X-Forwarded-For (only behind a trusted proxy)
+    trust_proxy_headers: bool = False
+    # requests per minute and group (DOMAIN.md "Rate limits")
+    rate_limit_auth_per_minute: Annotated[int, Field(ge=1)] = 5
+    rate_limit_read_per_minute: Annotated[int, Field(ge=1)] = 120
+    rate_limit_write_per_minute: Annotated[int, Field(ge=1)] = 20
+    rate_limit_admin_per_minute: Annotated[int, Field(ge=1)] = 60
+    rate_limit_upload_per_minute: Annotated[int, Field(ge=1)] = 10
+
     # jobs
     worker_processes: Annotated[int, Field(ge=1, le=64)] = 1
     worker_threads: Annotated[int, Field(ge=1, le=64)] = 8
@@ -120,6 +133,13 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_secret_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> Settings:
+        secret = self.secret_key.get_secret_value()
+        if self.app_env is AppEnv.PROD and (len(secret) < 32 or secret.startswith("dev-only")):
+            raise ValueError("SECRET_KEY must be set to 32 or more random characters in prod")
+        return self
 
     @model_validator(mode="after")
     def _real_providers_in_production(self) -> Settings:

@@ -63,6 +63,13 @@ DEPENDENCY_UP = Gauge(
 )
 
 
+RATE_LIMITED = Counter("rate_limited_total", "Calls refused by the rate limiter.", ["group"])
+RATE_LIMIT_FALLBACK = Counter(
+    "rate_limiter_fallback_total",
+    "Calls counted by a per-process budget because Redis was unreachable.",
+    ["group"],
+)
+
 JOB_RUNS = Counter(
     "jobs_processed_total", "Jobs run by the worker, by actor and outcome.", ["actor", "outcome"]
 )

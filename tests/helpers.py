@@ -48,7 +48,7 @@ async def eventually(
     accept: Callable[[T], bool],
     *,
     timeout: float = 15.0,
-    what: str = "",
+    what: str | Callable[[], str] = "",
 ) -> T:
     """Poll `probe` (sync or async) until `accept(result)`; fail with the last result after
     `timeout` seconds."""
@@ -59,7 +59,10 @@ async def eventually(
         if accept(result):
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or 'condition'}; last: {result!r}")
+            described = what() if callable(what) else what
+            raise AssertionError(
+                f"timed out waiting for {described or 'condition'}; last: {result!r}"
+            )
         await asyncio.sleep(0.05)
 
 

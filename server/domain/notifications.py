@@ -9,12 +9,27 @@ from psycopg.types.json import Jsonb
 
 from server.db import Session
 
-KINDS = frozenset({
-    "TASK_ACCEPTED", "TASK_CANCELLED", "TASK_EXPIRED", "PROOF_SUBMITTED", "PROOF_ACCEPTED",
-    "PROOF_REJECTED", "DISPUTE_OPENED", "DISPUTE_RESOLVED", "ESCROW_FUNDED", "ESCROW_RELEASED",
-    "ESCROW_REFUNDED", "XP_EARNED", "LEVEL_UP", "TRUST_TIER_CHANGED", "VERIFICATION_APPROVED",
-    "VERIFICATION_REJECTED", "VERIFICATION_EXPIRED",
-})  # fmt: skip
+KINDS = frozenset(
+    {
+        "TASK_ACCEPTED",
+        "TASK_CANCELLED",
+        "TASK_EXPIRED",
+        "PROOF_SUBMITTED",
+        "PROOF_ACCEPTED",
+        "PROOF_REJECTED",
+        "DISPUTE_OPENED",
+        "DISPUTE_RESOLVED",
+        "ESCROW_FUNDED",
+        "ESCROW_RELEASED",
+        "ESCROW_REFUNDED",
+        "XP_EARNED",
+        "LEVEL_UP",
+        "TRUST_TIER_CHANGED",
+        "VERIFICATION_APPROVED",
+        "VERIFICATION_REJECTED",
+        "VERIFICATION_EXPIRED",
+    }
+)
 
 
 async def notify(
@@ -30,6 +45,11 @@ async def notify(
     if kind not in KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
     await tx.execute(
-        "notify", user_id=user_id, kind=kind, title=title, body=body, task_id=task_id,
+        "notify",
+        user_id=user_id,
+        kind=kind,
+        title=title,
+        body=body,
+        task_id=task_id,
         data=Jsonb(dict(data or {})),
-    )  # fmt: skip
+    )

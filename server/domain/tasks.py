@@ -25,15 +25,23 @@ async def expire_due(db: Database, batch: int = 500) -> int:
         }
         for task in expired:
             await notify(
-                tx, task["poster_id"], "TASK_EXPIRED", f"“{task['title']}” expired",
-                "Nobody took it before its deadline.", task_id=task["id"],
-            )  # fmt: skip
+                tx,
+                task["poster_id"],
+                "TASK_EXPIRED",
+                f"“{task['title']}” expired",
+                "Nobody took it before its deadline.",
+                task_id=task["id"],
+            )
             refund = refunds.get(task["id"])
             if refund is not None:
                 amount = money(refund["amount_cents"], refund["currency"])
                 await notify(
-                    tx, task["poster_id"], "ESCROW_REFUNDED", f"{amount} refunded",
-                    f"The payment for “{task['title']}” was refunded.", task_id=task["id"],
-                )  # fmt: skip
+                    tx,
+                    task["poster_id"],
+                    "ESCROW_REFUNDED",
+                    f"{amount} refunded",
+                    f"The payment for “{task['title']}” was refunded.",
+                    task_id=task["id"],
+                )
     logger.bind(expired=len(expired), refunded=len(refunds)).info("tasks expired")
     return len(expired)

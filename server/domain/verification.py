@@ -29,19 +29,28 @@ async def expire_due(db: Database, batch: int = 500) -> int:
             label = kind_label(record["kind"], record["trade"])
             expires_on = record["expires_at"].date().isoformat()
             await notify(
-                tx, record["user_id"], "VERIFICATION_EXPIRED", f"Your {label} has expired",
-                f"It expired on {expires_on}.", data={"verification_id": str(record["id"])},
-            )  # fmt: skip
+                tx,
+                record["user_id"],
+                "VERIFICATION_EXPIRED",
+                f"Your {label} has expired",
+                f"It expired on {expires_on}.",
+                data={"verification_id": str(record["id"])},
+            )
             await outbox.enqueue(
                 tx,
                 "email.send",
                 {
                     "template": "verification_status",
                     "to": record["email"],
-                    "params": {"name": record["full_name"], "state": "EXPIRED",
-                               "kind_label": label, "expires_on": expires_on, "reason": ""},
+                    "params": {
+                        "name": record["full_name"],
+                        "state": "EXPIRED",
+                        "kind_label": label,
+                        "expires_on": expires_on,
+                        "reason": "",
+                    },
                 },
-            )  # fmt: skip
+            )
     if expired:
         logger.bind(expired=len(expired)).info("verifications expired")
     return len(expired)

@@ -2,8 +2,9 @@
 
 grpc.aio interceptors return a (possibly wrapped) method handler. `AroundInterceptor` wraps
 every kind of handler (unary or streaming, request or response) the same way: the call runs
-inside `around(method, context)`, which may set up context before it and observe or translate
-the outcome after it (raising from `__aexit__` replaces the handler's exception).
+inside `around(method, context, request)`, which may set up context before it and observe or
+translate the outcome after it (raising from `__aexit__` replaces the handler's exception).
+`request` is the request message of unary-request calls, None for streaming requests.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def final_code(
 
 class AroundInterceptor(aio.ServerInterceptor):
     def around(
-        self, method: str, context: aio.ServicerContext[Any, Any]
+        self, method: str, context: aio.ServicerContext[Any, Any], request: Any
     ) -> AbstractAsyncContextManager[None]:
         raise NotImplementedError
 
@@ -63,18 +64,18 @@ class AroundInterceptor(aio.ServerInterceptor):
 def _wrap(
     handler: grpc.RpcMethodHandler[Any, Any],
     method: str,
-    around: Callable[[str, aio.ServicerContext[Any, Any]], AbstractAsyncContextManager[None]],
+    around: Callable[[str, aio.ServicerContext[Any, Any], Any], AbstractAsyncContextManager[None]],
 ) -> grpc.RpcMethodHandler[Any, Any]:
-    def unary(behavior: Behavior) -> Behavior:
+    def unary(behavior: Behavior, message: bool) -> Behavior:
         async def call(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-            async with around(method, context):
+            async with around(method, context, request if message else None):
                 return await behavior(request, context)
 
         return call
 
-    def streaming(behavior: Behavior) -> Behavior:
+    def streaming(behavior: Behavior, message: bool) -> Behavior:
         async def call(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-            async with around(method, context):
+            async with around(method, context, request if message else None):
                 result = behavior(request, context)
                 if inspect.isasyncgen(result):
                     async for item in result:
@@ -86,11 +87,13 @@ def _wrap(
 
     des, ser = handler.request_deserializer, handler.response_serializer
     if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), des, ser)
+        return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary, True), des, ser)
     if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), des, ser)
+        return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary, False), des, ser)
     if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), des, ser)
+        return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream, True), des, ser)
     if handler.stream_stream:
-        return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), des, ser)
+        return grpc.stream_stream_rpc_method_handler(
+            streaming(handler.stream_stream, False), des, ser
+        )
     return handler

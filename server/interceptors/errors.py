@@ -23,7 +23,7 @@ from server.interceptors.base import AroundInterceptor
 class ErrorMappingInterceptor(AroundInterceptor):
     @asynccontextmanager
     async def around(
-        self, method: str, context: aio.ServicerContext[Any, Any]
+        self, method: str, context: aio.ServicerContext[Any, Any], request: Any
     ) -> AsyncIterator[None]:
         try:
             yield

@@ -16,7 +16,7 @@ from server.interceptors.base import AroundInterceptor, final_code, split_method
 class MetricsInterceptor(AroundInterceptor):
     @asynccontextmanager
     async def around(
-        self, method: str, context: aio.ServicerContext[Any, Any]
+        self, method: str, context: aio.ServicerContext[Any, Any], request: Any
     ) -> AsyncIterator[None]:
         service, name = split_method(method)
         metrics.RPC_STARTED.labels(service, name).inc()

@@ -34,7 +34,7 @@ class RequestContextInterceptor(AroundInterceptor):
 
     @asynccontextmanager
     async def around(
-        self, method: str, context: aio.ServicerContext[Any, Any]
+        self, method: str, context: aio.ServicerContext[Any, Any], request: Any
     ) -> AsyncIterator[None]:
         request_id = request_context.accept_or_make_request_id(
             _metadata_value(context, REQUEST_ID_HEADER)

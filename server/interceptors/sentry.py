@@ -20,7 +20,7 @@ from server.interceptors.base import AroundInterceptor
 class SentryInterceptor(AroundInterceptor):
     @asynccontextmanager
     async def around(
-        self, method: str, context: aio.ServicerContext[Any, Any]
+        self, method: str, context: aio.ServicerContext[Any, Any], request: Any
     ) -> AsyncIterator[None]:
         try:
             yield

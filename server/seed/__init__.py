@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from argon2 import PasswordHasher
 from loguru import logger
 from tqdm import tqdm
 
+from server import security
 from server.db import Session, load_queries
 from server.seed import generate, tables
 from server.seed.catalog import select_metros
@@ -61,7 +61,9 @@ async def seed(
         raise SeedError("--users must be at least 2, --tasks and --batch not negative")
     metros = select_metros(options.region)
     now = options.now or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    gen = generate.Generator(options.seed, metros, now, PasswordHasher().hash(DEV_PASSWORD))
+    gen = generate.Generator(
+        options.seed, metros, now, security.hash_password_blocking(DEV_PASSWORD)
+    )
     timings: dict[str, float] = {}
     queries = load_queries()
 

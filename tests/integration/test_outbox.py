@@ -61,7 +61,7 @@ async def test_change_and_email_commit_together(
         lambda: list(capture.state.captured),
         lambda c: len(c) >= 2,
         timeout=20,
-        what=f"two messages\n{worker.process.output}",
+        what=lambda: f"two messages\n{worker.process.output}",
     )
     assert [c.get("to") for c in captured if c["kind"] == "email"] == [["dana@example.com"]]
     assert await rows(
@@ -78,7 +78,7 @@ async def test_sendgrid_request_is_right(db: Database, capture: Capture, worker:
         {"link": "https://app.example/reset?token=tok123"},
     )
     [email] = await eventually(
-        capture.emails, lambda e: len(e) == 1, timeout=20, what=worker.process.output
+        capture.emails, lambda e: len(e) == 1, timeout=20, what=lambda: worker.process.output
     )
     assert email["to"] == ["lee@example.com"]
     assert email["subject"] == "Reset your Hustle password"
@@ -96,7 +96,7 @@ async def test_twilio_request_is_right(
         db, "sms.send", {"template": "phone_otp", "to": "+15557654321"}, {"code": "482913"}
     )
     [sms] = await eventually(
-        capture.sms, lambda s: len(s) == 1, timeout=20, what=worker.process.output
+        capture.sms, lambda s: len(s) == 1, timeout=20, what=lambda: worker.process.output
     )
     assert sms["to"] == "+15557654321"
     assert sms["from"] == "+15005550006"
@@ -121,7 +121,9 @@ async def test_failing_once_is_retried_and_sent_exactly_once(
         {"template": "verify_email", "to": "ola@example.com", "params": {"name": "Ola"}},
         {"link": "https://app/v"},
     )
-    await eventually(capture.emails, lambda e: len(e) == 1, timeout=20, what=worker.process.output)
+    await eventually(
+        capture.emails, lambda e: len(e) == 1, timeout=20, what=lambda: worker.process.output
+    )
     assert capture.state.attempts == 2  # one refused, one accepted
 
     def retried() -> float:
@@ -174,7 +176,9 @@ async def test_a_redelivered_message_is_not_sent_twice(
             if e["msg"] == "email handled" and e.get("outbox_id") == outbox_id
         ]
 
-    done = await eventually(handled, lambda h: len(h) == 2, timeout=20, what=worker.process.output)
+    done = await eventually(
+        handled, lambda h: len(h) == 2, timeout=20, what=lambda: worker.process.output
+    )
     assert [h["sent"] for h in done] == [True, False]
     assert len(capture.emails()) == 1
 

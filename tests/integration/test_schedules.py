@@ -43,7 +43,7 @@ async def test_task_expire(world: World, worker: Worker, redis_url: str) -> None
         lambda: world.task_state(due),
         lambda s: s == "EXPIRED",
         timeout=30,
-        what=worker.process.output,
+        what=lambda: worker.process.output,
     )
     assert world.escrow_state(due) == "REFUNDED"
     assert world.task_state(not_due) == "OPEN"
@@ -66,7 +66,7 @@ async def test_verification_expire_tells_the_user_and_recomputes(
         ),
         lambda r: bool(r) and r[0][0],
         timeout=30,
-        what=f"the recompute after approval\n{worker.process.output}",
+        what=lambda: f"the recompute after approval\n{worker.process.output}",
     )
     await eventually(
         lambda: world.value(
@@ -78,7 +78,7 @@ async def test_verification_expire_tells_the_user_and_recomputes(
     )
     trigger(redis_url, "verification.expire")
     [email] = await eventually(
-        capture.emails, lambda e: len(e) == 1, timeout=30, what=worker.process.output
+        capture.emails, lambda e: len(e) == 1, timeout=30, what=lambda: worker.process.output
     )
     assert email["to"] == ["ivy@example.com"]
     assert email["subject"] == "Your insurance has expired"
@@ -110,7 +110,7 @@ async def test_capability_recompute_runs_once_per_outbox_row(
         ),
         lambda r: r[0] == (True, version + 1),
         timeout=30,
-        what=worker.process.output,
+        what=lambda: worker.process.output,
     )
     runs = await eventually(
         lambda: world.rows("SELECT count(*) FROM job_runs WHERE actor = 'capability.recompute'"),

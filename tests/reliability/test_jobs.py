@@ -45,7 +45,7 @@ async def test_redis_down_at_commit_delivers_after_it_returns(
         lambda: any(e["msg"] == "outbox relay listening" for e in worker.logged()),
         bool,
         timeout=30,
-        what=worker.process.output,
+        what=lambda: worker.process.output,
     )
     private_redis.stop()
     outbox_id = await send(
@@ -59,7 +59,7 @@ async def test_redis_down_at_commit_delivers_after_it_returns(
         lambda: outbox_row(database_url, outbox_id),
         lambda r: r[2] is not None,
         timeout=30,
-        what=f"the relay's failed attempt\n{worker.process.output}",
+        what=lambda: f"the relay's failed attempt\n{worker.process.output}",
     )
     assert row[0] is False
     assert "Connection" in str(row[2])
@@ -70,7 +70,7 @@ async def test_redis_down_at_commit_delivers_after_it_returns(
         capture.emails,
         lambda e: len(e) == 1,
         timeout=60,
-        what=f"delivery after Redis returned\n{worker.process.output}",
+        what=lambda: f"delivery after Redis returned\n{worker.process.output}",
     )
     assert email["to"] == ["rae@example.com"]
     dispatched = await outbox_row(database_url, outbox_id)
@@ -113,7 +113,7 @@ async def test_always_failing_job_is_dead_lettered_visible_and_redriven(
         worker.metrics,
         lambda m: metric(m, 'jobs_dead_lettered_total{actor="email.send"}') == 1,
         timeout=60,
-        what=f"the dead letter in /metrics\n{worker.process.output}",
+        what=lambda: f"the dead letter in /metrics\n{worker.process.output}",
     )
     text = worker.metrics()
     assert metric(text, 'jobs_retries_total{actor="email.send"}') == 2
@@ -130,7 +130,7 @@ async def test_always_failing_job_is_dead_lettered_visible_and_redriven(
     capture.fail_next(0)
     assert "sent 1 message(s) back" in dead_letters(env, "--redrive")
     [email] = await eventually(
-        capture.emails, lambda e: len(e) == 1, timeout=30, what=worker.process.output
+        capture.emails, lambda e: len(e) == 1, timeout=30, what=lambda: worker.process.output
     )
     assert email["to"] == ["max@example.com"]
     assert "no dead-lettered jobs" in dead_letters(env)

@@ -1,0 +1,187 @@
+"""hustle.v1.AuthService: translation only; the rules live in server.domain.auth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grpc import aio
+
+from hustle.v1 import auth_pb2, auth_pb2_grpc
+from server import caller, pagination, validation
+from server.api.v1 import convert
+from server.config import Settings
+from server.db import Database
+from server.domain import auth, users
+from server.errors import invalid
+from server.interceptors.auth import metadata_value
+from server.interceptors.ratelimit import client_ip
+from server.sessions import SessionStore
+
+Context = aio.ServicerContext[Any, Any]
+
+
+class AuthService(auth_pb2_grpc.AuthServiceServicer):
+    def __init__(self, db: Database, sessions: SessionStore, settings: Settings) -> None:
+        self._db = db
+        self._sessions = sessions
+        self._settings = settings
+
+    def _client(self, context: Context) -> auth.Client:
+        return auth.Client(
+            user_agent=metadata_value(context, "user-agent"),
+            ip=client_ip(context, self._settings.trust_proxy_headers) or None,
+        )
+
+    async def SignUp(
+        self, request: auth_pb2.SignUpRequest, context: Context
+    ) -> auth_pb2.SignUpResponse:
+        email = validation.email(request.email)
+        password = validation.password(request.password, email=email)
+        name = validation.full_name(request.full_name)
+        if request.default_mode not in convert.MODE_NAMES:
+            raise invalid("default_mode", "must be USER_MODE_POSTER or USER_MODE_WORKER")
+        grant, user = await auth.sign_up(
+            self._db,
+            self._settings,
+            email=email,
+            password=password,
+            full_name=name,
+            default_mode=convert.MODE_NAMES[request.default_mode],
+            client=self._client(context),
+        )
+        return auth_pb2.SignUpResponse(session=convert.session(grant), me=convert.me(user))
+
+    async def SignIn(
+        self, request: auth_pb2.SignInRequest, context: Context
+    ) -> auth_pb2.SignInResponse:
+        email = validation.email(request.email)
+        validation.required(request.password, "password")
+        grant = await auth.sign_in(
+            self._db,
+            self._settings,
+            email=email,
+            password=request.password,
+            client=self._client(context),
+        )
+        return auth_pb2.SignInResponse(session=convert.session(grant))
+
+    async def SignOut(
+        self, request: auth_pb2.SignOutRequest, context: Context
+    ) -> auth_pb2.SignOutResponse:
+        who = caller.current()
+        await auth.sign_out(
+            self._db, self._sessions, user_id=who.user_id, session_id=who.session_id
+        )
+        return auth_pb2.SignOutResponse()
+
+    async def ListSessions(
+        self, request: auth_pb2.ListSessionsRequest, context: Context
+    ) -> auth_pb2.ListSessionsResponse:
+        who = caller.current()
+        limit = validation.page_size(request.page_size, default=20, maximum=100)
+        secret = self._settings.secret_key.get_secret_value()
+        after = pagination.decode(secret, "sessions", request.page_token)
+        rows = await auth.list_sessions(self._db, user_id=who.user_id, after=after, limit=limit + 1)
+        page, more = rows[:limit], len(rows) > limit
+        token = (
+            pagination.encode(
+                secret, "sessions", [page[-1]["created_at"].isoformat(), str(page[-1]["id"])]
+            )
+            if more
+            else ""
+        )
+        return auth_pb2.ListSessionsResponse(
+            sessions=[
+                auth_pb2.SessionInfo(
+                    session_id=str(r["id"]),
+                    created_at=convert.timestamp(r["created_at"]),
+                    expires_at=convert.timestamp(r["expires_at"]),
+                    last_seen_at=convert.timestamp(r["last_seen_at"]),
+                    user_agent=r["user_agent"] or "",
+                    current=str(r["id"]) == who.session_id,
+                )
+                for r in page
+            ],
+            next_page_token=token,
+        )
+
+    async def RevokeSession(
+        self, request: auth_pb2.RevokeSessionRequest, context: Context
+    ) -> auth_pb2.RevokeSessionResponse:
+        who = caller.current()
+        session_id = validation.uuid_id(request.session_id, "session_id")
+        await auth.revoke_session(
+            self._db, self._sessions, user_id=who.user_id, session_id=session_id
+        )
+        return auth_pb2.RevokeSessionResponse()
+
+    async def RefreshSession(
+        self, request: auth_pb2.RefreshSessionRequest, context: Context
+    ) -> auth_pb2.RefreshSessionResponse:
+        who = caller.current()
+        grant = await auth.refresh_session(
+            self._db,
+            self._sessions,
+            self._settings,
+            user_id=who.user_id,
+            session_id=who.session_id,
+            old_token_hash=who.token_hash,
+        )
+        return auth_pb2.RefreshSessionResponse(session=convert.session(grant))
+
+    async def RequestEmailVerification(
+        self, request: auth_pb2.RequestEmailVerificationRequest, context: Context
+    ) -> auth_pb2.RequestEmailVerificationResponse:
+        await auth.request_email_verification(
+            self._db, self._settings, user_id=caller.current().user_id
+        )
+        return auth_pb2.RequestEmailVerificationResponse()
+
+    async def VerifyEmail(
+        self, request: auth_pb2.VerifyEmailRequest, context: Context
+    ) -> auth_pb2.VerifyEmailResponse:
+        await auth.verify_email(
+            self._db, self._settings, token=validation.required(request.token, "token")
+        )
+        return auth_pb2.VerifyEmailResponse()
+
+    async def RequestPasswordReset(
+        self, request: auth_pb2.RequestPasswordResetRequest, context: Context
+    ) -> auth_pb2.RequestPasswordResetResponse:
+        await auth.request_password_reset(
+            self._db, self._settings, email=validation.email(request.email)
+        )
+        return auth_pb2.RequestPasswordResetResponse()
+
+    async def ResetPassword(
+        self, request: auth_pb2.ResetPasswordRequest, context: Context
+    ) -> auth_pb2.ResetPasswordResponse:
+        token = validation.required(request.token, "token")
+        password = validation.password(request.new_password, "new_password")
+        await auth.reset_password(
+            self._db, self._sessions, self._settings, token=token, new_password=password
+        )
+        return auth_pb2.ResetPasswordResponse()
+
+    async def StartPhoneVerification(
+        self, request: auth_pb2.StartPhoneVerificationRequest, context: Context
+    ) -> auth_pb2.StartPhoneVerificationResponse:
+        phone = validation.phone(request.phone_number)
+        expires_at = await auth.start_phone_verification(
+            self._db, self._settings, user_id=caller.current().user_id, phone=phone
+        )
+        return auth_pb2.StartPhoneVerificationResponse(expires_at=convert.timestamp(expires_at))
+
+    async def ConfirmPhoneVerification(
+        self, request: auth_pb2.ConfirmPhoneVerificationRequest, context: Context
+    ) -> auth_pb2.ConfirmPhoneVerificationResponse:
+        code = request.code.strip()
+        if not (len(code) == 6 and code.isdigit()):
+            raise invalid("code", "must be the 6 digits from the text message")
+        who = caller.current()
+        await auth.confirm_phone_verification(
+            self._db, self._settings, user_id=who.user_id, code=code
+        )
+        return auth_pb2.ConfirmPhoneVerificationResponse(
+            me=convert.me(await users.get(self._db, who.user_id))
+        )

@@ -1,0 +1,119 @@
+"""Rate limits (DOMAIN.md): a sliding window per group and identity, shared through Redis.
+
+| group  | per minute | counted by           |
+| AUTH   | 5          | client IP and account|
+| READ   | 120        | user                 |
+| WRITE  | 20         | user                 |
+| ADMIN  | 60         | user                 |
+| UPLOAD | 10         | user                 |
+
+Each counter is a sorted set of request times; one Lua script checks every counter of a call
+and records the call in all of them only if none is full, so a refused call costs nothing. The
+window is exact over the last 60 s: any burst that stays within a minute's allowance passes
+(a burst of twice the average rate for 10 s uses a sixth of it). The answer to a refused call
+is the time until the oldest counted request leaves the window.
+
+When Redis is unreachable each process falls back to a local window of the same size (the API
+keeps serving, and says so in logs and `rate_limiter_fallback_total`); procedures that fail
+closed (admin, money-moving) are refused instead.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Mapping, Sequence
+
+import redis.asyncio as aioredis
+import redis.exceptions
+from loguru import logger
+
+from server import metrics
+from server.config import Settings
+from server.errors import HxError
+from server.policy import Group
+
+WINDOW_SECONDS = 60.0
+
+
+def limits_from(settings: Settings) -> Mapping[Group, int]:
+    return {
+        Group.AUTH: settings.rate_limit_auth_per_minute,
+        Group.READ: settings.rate_limit_read_per_minute,
+        Group.WRITE: settings.rate_limit_write_per_minute,
+        Group.ADMIN: settings.rate_limit_admin_per_minute,
+        Group.UPLOAD: settings.rate_limit_upload_per_minute,
+    }
+
+
+_SCRIPT = """
+local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local wait = 0
+for _, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= limit then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    wait = math.max(wait, tonumber(oldest[2]) + window - now)
+  end
+end
+if wait > 0 then return wait end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[4])
+  redis.call('PEXPIRE', key, window)
+end
+return 0
+"""
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        redis_client: aioredis.Redis,
+        limits: Mapping[Group, int],
+        window_seconds: float = WINDOW_SECONDS,
+    ) -> None:
+        self._redis = redis_client
+        self._limits = limits
+        self._window_ms = int(window_seconds * 1000)
+        self._script = redis_client.register_script(_SCRIPT)
+        self._local: dict[str, deque[int]] = defaultdict(deque)
+        self._last_warning = 0.0
+
+    async def check(self, group: Group, identities: Sequence[str], *, fail_closed: bool) -> None:
+        """Count one call of `group` for every identity, or raise HX501 with the retry delay."""
+        keys = [f"rl:{group.value}:{identity}" for identity in identities]
+        now = int(time.time() * 1000)
+        limit = self._limits[group]
+        try:
+            wait_ms = int(
+                await self._script(
+                    keys=keys, args=[now, self._window_ms, limit, f"{now}-{uuid.uuid4().hex}"]
+                )
+            )
+        except redis.exceptions.RedisError as exc:
+            if fail_closed:
+                raise HxError("HX902", "Rate limiting is unavailable; retry shortly.") from exc
+            metrics.RATE_LIMIT_FALLBACK.labels(group.value).inc()
+            if time.monotonic() - self._last_warning > 30:
+                self._last_warning = time.monotonic()
+                logger.bind(error=str(exc)).warning(
+                    "rate limiter: Redis unreachable; using a per-process budget"
+                )
+            wait_ms = self._check_locally(keys, now, limit)
+        if wait_ms > 0:
+            metrics.RATE_LIMITED.labels(group.value).inc()
+            raise HxError("HX501", retry_after_seconds=round(wait_ms / 1000, 3))
+
+    def _check_locally(self, keys: Sequence[str], now: int, limit: int) -> int:
+        wait = 0
+        for key in keys:
+            window = self._local[key]
+            while window and window[0] <= now - self._window_ms:
+                window.popleft()
+            if len(window) >= limit:
+                wait = max(wait, window[0] + self._window_ms - now)
+        if wait == 0:
+            for key in keys:
+                self._local[key].append(now)
+        return wait

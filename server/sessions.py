@@ -1,0 +1,81 @@
+"""Bearer tokens → callers, with a Redis cache in front of the sessions table.
+
+A token's session is cached for up to an hour (`sess:<sha256>`), and remembered in the user's
+set (`usersess:<user id>`) so that revoking one session or all of them drops the cache at once:
+a revoked token is refused on its next call even if it was cached. When Redis is unreachable
+the database answers every lookup.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+
+import redis.asyncio as aioredis
+import redis.exceptions
+from loguru import logger
+
+from server.caller import Caller
+from server.db import Database
+
+CACHE_SECONDS = 3600
+
+
+def _key(token_hash: bytes) -> str:
+    return f"sess:{token_hash.hex()}"
+
+
+def _user_key(user_id: str) -> str:
+    return f"usersess:{user_id}"
+
+
+class SessionStore:
+    def __init__(self, db: Database, redis_client: aioredis.Redis) -> None:
+        self._db = db
+        self._redis = redis_client
+
+    async def authenticate(self, token_hash: bytes) -> Caller | None:
+        now = time.time()
+        try:
+            cached = await self._redis.get(_key(token_hash))
+        except redis.exceptions.RedisError as exc:
+            logger.bind(error=str(exc)).warning("session cache unavailable; asking the database")
+            cached = None
+        if cached is not None:
+            entry = json.loads(cached)
+            if entry["expires_at"] > now:
+                return Caller(entry["user_id"], entry["session_id"], entry["is_admin"], token_hash)
+        row = await self._db.one("session_by_token", token_hash=token_hash)
+        if row is None:
+            return None
+        caller = Caller(str(row["user_id"]), str(row["session_id"]), row["is_admin"], token_hash)
+        if row["stale"]:
+            await self._db.execute("session_seen", session_id=row["session_id"])
+        expires_at = row["expires_at"].timestamp()
+        entry = {
+            "user_id": caller.user_id,
+            "session_id": caller.session_id,
+            "is_admin": caller.is_admin,
+            "expires_at": expires_at,
+        }
+        ttl = max(1, min(CACHE_SECONDS, int(expires_at - now)))
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(_key(token_hash), json.dumps(entry), ex=ttl)
+                pipe.sadd(_user_key(caller.user_id), token_hash.hex())
+                pipe.expire(_user_key(caller.user_id), CACHE_SECONDS * 2)
+                await pipe.execute()
+        except redis.exceptions.RedisError:
+            pass  # the database answered; the cache will be filled next time
+        return caller
+
+    async def forget(self, user_id: str, token_hashes: Iterable[bytes]) -> None:
+        """Drop revoked tokens from the cache (called after the revocation commits)."""
+        hashes = [bytes(h) for h in token_hashes]
+        if not hashes:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(*(_key(h) for h in hashes))
+            pipe.srem(_user_key(user_id), *(h.hex() for h in hashes))
+            await pipe.execute()

@@ -7,6 +7,7 @@ from typing import Any
 import dramatiq
 from loguru import logger
 
+from jobs import runtime
 from jobs.broker import broker
 from jobs.once import once
 from server.db import Session
@@ -22,6 +23,13 @@ async def recompute(outbox_id: int, payload: dict[str, Any]) -> None:
     async def derive(tx: Session) -> None:
         row = await tx.one("recompute_capability", user_id=user_id)
         profile.update(row or {})
+        until = row["valid_until"].timestamp() if row and row["valid_until"] else None
+        # the user's cached feed pages are skipped from the commit on
+        tx.on_commit(
+            lambda: runtime.feed_cache().profile_changed(
+                user_id, profile["version"], profile["location_state"], until
+            )
+        )
 
     await once(outbox_id, "capability.recompute", derive)
     logger.bind(user_id=user_id, version=profile.get("version")).info(

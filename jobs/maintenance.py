@@ -33,4 +33,7 @@ async def purge_outbox(retention_days: int = OUTBOX_RETENTION_DAYS) -> None:
         total += purged
         if purged < _PURGE_BATCH:
             break
-    logger.bind(purged=total, retention_days=retention_days).info("outbox purged")
+    keys = await db.execute("purge_idempotency_keys")
+    logger.bind(purged=total, retention_days=retention_days, idempotency_keys=keys).info(
+        "outbox purged"
+    )

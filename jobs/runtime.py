@@ -11,15 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 import dramatiq
+import redis.asyncio as aioredis
 from dramatiq.asyncio import get_event_loop_thread
 from loguru import logger
 
 from jobs.providers import Providers
+from server.cache import FeedCache
 from server.config import Settings
 from server.db import Database
 
 _db: Database | None = None
 _providers: Providers | None = None
+_cache: FeedCache | None = None
 
 
 def db() -> Database:
@@ -34,6 +37,12 @@ def providers() -> Providers:
     return _providers
 
 
+def feed_cache() -> FeedCache:
+    if _cache is None:
+        raise RuntimeError("worker resources are not open (is this a worker process?)")
+    return _cache
+
+
 class WorkerResources(dramatiq.Middleware):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -42,13 +51,17 @@ class WorkerResources(dramatiq.Middleware):
     # resources opened "after" could miss the first messages (the AsyncIO middleware, listed
     # first, has started the event loop thread by now).
     def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
-        global _db, _providers
+        global _db, _providers, _cache
         database = Database.from_settings(self._settings, name="hustle-worker")
         loop_thread = get_event_loop_thread()
         assert loop_thread is not None, "the AsyncIO middleware must come first"
         loop_thread.run_coroutine(database.open())
         _db = database
         _providers = Providers(self._settings)
+        client = aioredis.Redis.from_url(
+            str(self._settings.redis_url), socket_connect_timeout=2, socket_timeout=5
+        )
+        _cache = FeedCache(client)
         logger.info("worker resources open")
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:

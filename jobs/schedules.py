@@ -7,7 +7,7 @@ from periodiq import cron
 
 from jobs import relay, runtime
 from jobs.broker import broker, settings
-from server.domain import tasks, verification
+from server.domain import proofs, tasks, verification
 
 _BATCH = 500
 
@@ -22,7 +22,7 @@ _BATCH = 500
 )
 async def expire_tasks() -> None:
     """Every minute: OPEN tasks past their deadline become EXPIRED (escrows refunded)."""
-    while await tasks.expire_due(runtime.db(), _BATCH) == _BATCH:
+    while await tasks.expire_due(runtime.db(), runtime.feed_cache(), _BATCH) == _BATCH:
         pass
 
 
@@ -52,3 +52,16 @@ async def sweep_outbox() -> None:
     """Every minute: dispatch whatever the relay has not (a safety net behind LISTEN/NOTIFY)."""
     await relay.drain(runtime.db(), broker, settings.relay_batch_size)
     await relay.observe_backlog(runtime.db())
+
+
+@dramatiq.actor(
+    actor_name="proof.review_timeout",
+    broker=broker,
+    queue_name="schedules",
+    periodic=cron("5 * * * *"),
+    max_retries=0,
+    time_limit=600_000,
+)
+async def review_timeout() -> None:
+    """Hourly: a proof not reviewed within 48 hours is accepted (task completed, worker paid)."""
+    await proofs.approve_overdue(runtime.db())

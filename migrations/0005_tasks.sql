@@ -54,15 +54,15 @@ CREATE TABLE tasks (
     CONSTRAINT tasks_deadline_after_creation_hx301 CHECK (deadline > created_at)
 );
 
-CREATE INDEX tasks_feed_idx ON tasks (created_at DESC, id DESC)
+CREATE INDEX tasks_feed_idx ON tasks (location_state, created_at DESC, id DESC)
     WHERE state = 'OPEN' AND funded_at IS NOT NULL;
-COMMENT ON INDEX tasks_feed_idx IS 'NORMAL feed: open, funded tasks newest first (keyset on created_at, id). Partial, so it holds only what a feed can show.';
-CREATE INDEX tasks_feed_urgent_idx ON tasks (created_at DESC, id DESC)
+COMMENT ON INDEX tasks_feed_idx IS 'NORMAL feed: open, funded tasks of the worker''s state (eligibility requires the same state), newest first (keyset on created_at, id). Partial, so it holds only what a feed can show.';
+CREATE INDEX tasks_feed_urgent_idx ON tasks (location_state, created_at DESC, id DESC)
     WHERE state = 'OPEN' AND funded_at IS NOT NULL AND urgent;
 COMMENT ON INDEX tasks_feed_urgent_idx IS 'URGENT feed: the same, urgent only; a small index scanned for the last 30 minutes.';
 CREATE INDEX tasks_feed_location_idx ON tasks USING gist (location)
     WHERE state = 'OPEN' AND funded_at IS NOT NULL;
-COMMENT ON INDEX tasks_feed_location_idx IS 'NEARBY feed: ST_DWithin on the geography column of open, funded tasks.';
+COMMENT ON INDEX tasks_feed_location_idx IS 'NEARBY feed: nearest-first (KNN, <->) and ST_DWithin on the geography column of open, funded tasks.';
 CREATE INDEX tasks_poster_idx ON tasks (poster_id, created_at DESC, id DESC);
 COMMENT ON INDEX tasks_poster_idx IS 'ListMyPostedTasks: a poster''s tasks, newest first.';
 CREATE INDEX tasks_worker_idx ON tasks (worker_id, created_at DESC, id DESC) WHERE worker_id IS NOT NULL;

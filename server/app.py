@@ -22,11 +22,28 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from loguru import logger
 
-from hustle.v1 import auth_pb2, auth_pb2_grpc, system_pb2, system_pb2_grpc, user_pb2, user_pb2_grpc
+from hustle.v1 import (
+    auth_pb2,
+    auth_pb2_grpc,
+    dispute_pb2,
+    dispute_pb2_grpc,
+    feed_pb2,
+    feed_pb2_grpc,
+    system_pb2,
+    system_pb2_grpc,
+    task_pb2,
+    task_pb2_grpc,
+    user_pb2,
+    user_pb2_grpc,
+)
 from server import http, observability
 from server.api.v1.auth import AuthService
+from server.api.v1.disputes import DisputeService
+from server.api.v1.feed import FeedService
 from server.api.v1.system import SystemService
+from server.api.v1.tasks import TaskService
 from server.api.v1.users import UserService
+from server.cache import FeedCache
 from server.config import Settings
 from server.db import Database
 from server.health import HealthMonitor
@@ -45,6 +62,9 @@ SERVICE_DESCRIPTORS = (
     system_pb2.DESCRIPTOR.services_by_name["SystemService"],
     auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
     user_pb2.DESCRIPTOR.services_by_name["UserService"],
+    task_pb2.DESCRIPTOR.services_by_name["TaskService"],
+    feed_pb2.DESCRIPTOR.services_by_name["FeedService"],
+    dispute_pb2.DESCRIPTOR.services_by_name["DisputeService"],
 )
 SERVICES = tuple(service.full_name for service in SERVICE_DESCRIPTORS)
 
@@ -91,6 +111,7 @@ class HustleServer:
         self._reuse_port = reuse_port
         self._extra_handlers = extra_handlers
         self.sessions = SessionStore(resources.db, resources.redis)
+        self.feed_cache = FeedCache(resources.redis)
         self.rate_limiter = RateLimiter(resources.redis, limits_from(settings))
         self.policies = policies(SERVICE_DESCRIPTORS)
         self._grpc: aio.Server | None = None
@@ -144,6 +165,13 @@ class HustleServer:
             AuthService(db, self.sessions, settings), server
         )
         user_pb2_grpc.add_UserServiceServicer_to_server(UserService(db), server)
+        task_pb2_grpc.add_TaskServiceServicer_to_server(
+            TaskService(db, self.feed_cache, settings), server
+        )
+        feed_pb2_grpc.add_FeedServiceServicer_to_server(
+            FeedService(db, self.feed_cache, settings), server
+        )
+        dispute_pb2_grpc.add_DisputeServiceServicer_to_server(DisputeService(db, settings), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, server)
         if self._extra_handlers:
             server.add_generic_rpc_handlers(tuple(self._extra_handlers))

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -31,6 +32,8 @@ from server import errors, metrics
 from server.config import Settings
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+# The transaction this task is inside, if any (see Database.transaction).
+_active: ContextVar[tuple[Database, Session] | None] = ContextVar("hustle_tx", default=None)
 _NAME = re.compile(r"^--\s*name:\s*([a-z][a-z0-9_]*)\s*$", re.MULTILINE)
 
 
@@ -70,6 +73,9 @@ def observe(name: str, started: float, slow_after: float) -> None:
         logger.bind(query=name, duration_ms=round(elapsed * 1000, 1)).warning("slow query")
 
 
+AfterCommit = Callable[[], Awaitable[None]]
+
+
 class Session:
     """Named statements on one connection (inside one transaction when from `transaction()`)."""
 
@@ -78,10 +84,17 @@ class Session:
         conn: psycopg.AsyncConnection[Any],
         queries: Mapping[str, Query],
         slow_query_seconds: float,
+        after_commit: list[AfterCommit] | None = None,
     ) -> None:
         self.conn = conn
         self._queries = queries
         self._slow_query_seconds = slow_query_seconds
+        self._after_commit = after_commit if after_commit is not None else []
+
+    def on_commit(self, effect: AfterCommit) -> None:
+        """Run `effect` once the outermost transaction has committed (never if it rolls back):
+        for what must not happen before the change is visible (cache invalidation)."""
+        self._after_commit.append(effect)
 
     async def _run(self, name: str, params: Mapping[str, Any]) -> psycopg.AsyncCursor[DictRow]:
         query = self._queries[name]
@@ -139,6 +152,8 @@ class Database:
             kwargs={
                 "connect_timeout": max(1, round(settings.db_connect_timeout_seconds)),
                 "application_name": name,
+                # short OLTP queries: compiling them with JIT costs more than it saves
+                "options": "-c jit=off",
             },
             name=name,
             open=False,
@@ -176,9 +191,31 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:
-        """One transaction: committed when the block ends cleanly, rolled back on error."""
+        """One transaction: committed when the block ends cleanly, rolled back on error.
+
+        Inside another transaction of the same task (e.g. a domain function called within an
+        idempotent call's transaction) it is a savepoint of that transaction, and its
+        `on_commit` effects wait for the outer commit.
+        """
+        outer = _active.get()
+        if outer is not None and outer[0] is self:
+            conn, effects = outer[1].conn, outer[1]._after_commit
+            async with conn.transaction():
+                yield Session(conn, self.queries, self.slow_query_seconds, effects)
+            return
+        effects = []
         async with self.connection() as conn, conn.transaction():
-            yield Session(conn, self.queries, self.slow_query_seconds)
+            session = Session(conn, self.queries, self.slow_query_seconds, effects)
+            token = _active.set((self, session))
+            try:
+                yield session
+            finally:
+                _active.reset(token)
+        for effect in effects:
+            try:
+                await effect()
+            except Exception as exc:  # the change is committed: report, do not undo the call
+                logger.opt(exception=exc).warning("an after-commit effect failed")
 
     async def one(self, name: str, **params: Any) -> DictRow | None:
         async with self.transaction() as tx:

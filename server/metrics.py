@@ -63,6 +63,19 @@ DEPENDENCY_UP = Gauge(
 )
 
 
+FEED_QUERY_SECONDS = Histogram(
+    "feed_query_duration_seconds",
+    "Time to read a feed page from the database.",
+    ["mode"],
+    buckets=_LATENCY,
+)
+FEED_CACHE = Counter(
+    "feed_cache_requests_total", "Feed page lookups, by mode and hit or miss.", ["mode", "result"]
+)
+FEED_INVALIDATIONS = Counter(
+    "feed_cache_invalidations_total", "Feed cache invalidations, by cause.", ["reason"]
+)
+
 RATE_LIMITED = Counter("rate_limited_total", "Calls refused by the rate limiter.", ["group"])
 RATE_LIMIT_FALLBACK = Counter(
     "rate_limiter_fallback_total",

@@ -1,0 +1,102 @@
+"""The feeds: every task in a page passes the eligibility predicate, decided by the query
+itself (sql/feed.sql); pages are cached per user and query (server/cache.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from server import metrics, pagination
+from server.cache import FeedCache
+from server.db import Database
+
+TTL_SECONDS = {"NORMAL": 60, "URGENT": 15, "NEARBY": 60}
+DEFAULT_RADIUS_M, MAX_RADIUS_M = 16_000, 80_000
+DEFAULT_PAGE, MAX_PAGE = 50, 100
+
+Render = Callable[[list[dict[str, Any]], str], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedQuery:
+    mode: str  # NORMAL, URGENT or NEARBY
+    page_size: int
+    page_token: str
+    latitude: float = 0.0
+    longitude: float = 0.0
+    radius_meters: int = DEFAULT_RADIUS_M
+
+    def identity(self) -> tuple[object, ...]:
+        """What makes two queries the same list (the page token is only valid for it)."""
+        if self.mode == "NEARBY":
+            return (
+                self.mode,
+                round(self.latitude, 5),
+                round(self.longitude, 5),
+                self.radius_meters,
+                self.page_size,
+            )
+        return (self.mode, self.page_size)
+
+
+async def page(
+    db: Database, cache: FeedCache, secret: str, user_id: str, query: FeedQuery, render: Render
+) -> bytes:
+    """One page of a feed, serialized by `render`, from the cache when it can be."""
+    kind = "feed:" + FeedCache.query_key(*query.identity())
+    after = pagination.decode(secret, kind, query.page_token)
+    slot = FeedCache.query_key(*query.identity(), query.page_token)
+    found = await cache.lookup(user_id, slot)
+    if found.page is not None:
+        metrics.FEED_CACHE.labels(query.mode, "hit").inc()
+        return found.page
+    metrics.FEED_CACHE.labels(query.mode, "miss").inc()
+    if found.key is None:
+        profile = await db.one("feed_profile", user_id=user_id)
+        if profile is None:  # no capability profile yet: nothing is eligible
+            return render([], "")
+        valid_until = profile["valid_until"].timestamp() if profile["valid_until"] else None
+        await cache.remember_user(
+            user_id, profile["version"], profile["location_state"] or "", valid_until
+        )
+        found = await cache.lookup(user_id, slot)
+
+    started = time.perf_counter()
+    rows = await _query(db, user_id, query, after)
+    metrics.FEED_QUERY_SECONDS.labels(query.mode).observe(time.perf_counter() - started)
+    items, more = rows[: query.page_size], len(rows) > query.page_size
+    token = pagination.encode(secret, kind, _position(query.mode, items[-1])) if more else ""
+    body = render(items, token)
+    if found.key is not None:
+        await cache.store(found.key, body, TTL_SECONDS[query.mode], found.valid_until)
+    return body
+
+
+def _position(mode: str, row: dict[str, Any]) -> list[Any]:
+    keyset = [row["created_at"].isoformat(), str(row["id"])]
+    return [row["distance"], *keyset] if mode == "NEARBY" else keyset
+
+
+async def _query(
+    db: Database, user_id: str, query: FeedQuery, after: list[Any] | None
+) -> list[dict[str, Any]]:
+    limit = query.page_size + 1
+    if query.mode == "NEARBY":
+        distance, created, task = after if after else (None, None, None)
+        async with db.transaction() as tx:
+            await tx.execute("prefer_index_order")
+            return await tx.all(
+                "feed_nearby",
+                user_id=user_id,
+                point=f"SRID=4326;POINT({query.longitude} {query.latitude})",
+                radius=query.radius_meters,
+                after_distance=distance,
+                after_created=created,
+                after_id=task,
+                limit=limit,
+            )
+    created, task = after if after else (None, None)
+    name = "feed_urgent" if query.mode == "URGENT" else "feed_normal"
+    return await db.all(name, user_id=user_id, after_created=created, after_id=task, limit=limit)

@@ -1,0 +1,49 @@
+"""`idempotency-key` for mutations a client may retry (CreateTask, FundTask, SubmitProof).
+
+The first call with a key runs inside one transaction that also records the key and the
+response it produced; a retry with the same key and request gets that response and changes
+nothing. A concurrent retry waits on the key's row until the first commits. A key reused with
+a different request is refused (HX301). Keys live 24 hours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from google.protobuf.message import Message
+
+from server.db import Database
+from server.errors import invalid
+
+M = TypeVar("M", bound=Message)
+HEADER = "idempotency-key"
+
+
+async def once(
+    db: Database,
+    user_id: str,
+    method: str,
+    key: str | None,
+    request: Message,
+    response_type: type[M],
+    run: Callable[[], Awaitable[M]],
+) -> M:
+    if key is None:
+        return await run()
+    if not 1 <= len(key) <= 255:
+        raise invalid(HEADER, "must have 1 to 255 characters")
+    request_hash = hashlib.sha256(request.SerializeToString(deterministic=True)).digest()
+    ids = {"user_id": user_id, "method": method, "key": key}
+    async with db.transaction() as tx:
+        if await tx.scalar("claim_idempotency_key", request_hash=request_hash, **ids) is None:
+            first = await tx.one("idempotent_response", **ids)
+            if first is None or first["response"] is None:  # expired meanwhile: not a retry we know
+                raise invalid(HEADER, "has expired; use a new key")
+            if bytes(first["request_hash"]) != request_hash:
+                raise invalid(HEADER, "was used with a different request")
+            return response_type.FromString(bytes(first["response"]))
+        response = await run()
+        await tx.execute("store_idempotent_response", response=response.SerializeToString(), **ids)
+    return response

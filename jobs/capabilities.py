@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import dramatiq
@@ -10,6 +11,7 @@ from loguru import logger
 from jobs import runtime
 from jobs.broker import broker
 from jobs.once import once
+from server import metrics
 from server.db import Session
 
 
@@ -31,7 +33,13 @@ async def recompute(outbox_id: int, payload: dict[str, Any]) -> None:
             )
         )
 
-    await once(outbox_id, "capability.recompute", derive)
+    started = time.perf_counter()
+    try:
+        await once(outbox_id, "capability.recompute", derive)
+    except Exception:
+        metrics.CAPABILITY_RECOMPUTE_FAILURES.inc()
+        raise
+    metrics.CAPABILITY_RECOMPUTE_SECONDS.observe(time.perf_counter() - started)
     logger.bind(user_id=user_id, version=profile.get("version")).info(
         "capability profile recomputed"
     )

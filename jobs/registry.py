@@ -1,6 +1,6 @@
 """The module the worker and the scheduler load: the broker, then every actor module."""
 
-from jobs import capabilities, maintenance, messaging, schedules
+from jobs import capabilities, maintenance, messaging, schedules, uploads
 from jobs.broker import broker, settings
 
-__all__ = ["broker", "capabilities", "maintenance", "messaging", "schedules", "settings"]
+__all__ = ["broker", "capabilities", "maintenance", "messaging", "schedules", "settings", "uploads"]

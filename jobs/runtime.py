@@ -19,10 +19,12 @@ from jobs.providers import Providers
 from server.cache import FeedCache
 from server.config import Settings
 from server.db import Database
+from server.storage import Storage
 
 _db: Database | None = None
 _providers: Providers | None = None
 _cache: FeedCache | None = None
+_storage: Storage | None = None
 
 
 def db() -> Database:
@@ -35,6 +37,12 @@ def providers() -> Providers:
     if _providers is None:
         raise RuntimeError("worker resources are not open (is this a worker process?)")
     return _providers
+
+
+def storage() -> Storage:
+    if _storage is None:
+        raise RuntimeError("worker resources are not open (is this a worker process?)")
+    return _storage
 
 
 def feed_cache() -> FeedCache:
@@ -51,7 +59,7 @@ class WorkerResources(dramatiq.Middleware):
     # resources opened "after" could miss the first messages (the AsyncIO middleware, listed
     # first, has started the event loop thread by now).
     def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
-        global _db, _providers, _cache
+        global _db, _providers, _cache, _storage
         database = Database.from_settings(self._settings, name="hustle-worker")
         loop_thread = get_event_loop_thread()
         assert loop_thread is not None, "the AsyncIO middleware must come first"
@@ -62,6 +70,7 @@ class WorkerResources(dramatiq.Middleware):
             str(self._settings.redis_url), socket_connect_timeout=2, socket_timeout=5
         )
         _cache = FeedCache(client)
+        _storage = Storage(self._settings)
         logger.info("worker resources open")
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:

@@ -33,8 +33,12 @@ from hustle.v1 import (
     system_pb2_grpc,
     task_pb2,
     task_pb2_grpc,
+    upload_pb2,
+    upload_pb2_grpc,
     user_pb2,
     user_pb2_grpc,
+    verification_pb2,
+    verification_pb2_grpc,
 )
 from server import http, observability
 from server.api.v1.auth import AuthService
@@ -42,7 +46,9 @@ from server.api.v1.disputes import DisputeService
 from server.api.v1.feed import FeedService
 from server.api.v1.system import SystemService
 from server.api.v1.tasks import TaskService
+from server.api.v1.uploads import UploadService
 from server.api.v1.users import UserService
+from server.api.v1.verifications import VerificationService
 from server.cache import FeedCache
 from server.config import Settings
 from server.db import Database
@@ -56,6 +62,7 @@ from server.interceptors.sentry import SentryInterceptor
 from server.policy import policies
 from server.ratelimit import RateLimiter, limits_from
 from server.sessions import SessionStore
+from server.storage import Storage
 
 API_VERSIONS = ("hustle.v1",)
 SERVICE_DESCRIPTORS = (
@@ -65,6 +72,8 @@ SERVICE_DESCRIPTORS = (
     task_pb2.DESCRIPTOR.services_by_name["TaskService"],
     feed_pb2.DESCRIPTOR.services_by_name["FeedService"],
     dispute_pb2.DESCRIPTOR.services_by_name["DisputeService"],
+    upload_pb2.DESCRIPTOR.services_by_name["UploadService"],
+    verification_pb2.DESCRIPTOR.services_by_name["VerificationService"],
 )
 SERVICES = tuple(service.full_name for service in SERVICE_DESCRIPTORS)
 
@@ -73,6 +82,7 @@ SERVICES = tuple(service.full_name for service in SERVICE_DESCRIPTORS)
 class Resources:
     db: Database
     redis: aioredis.Redis
+    storage: Storage
 
     @classmethod
     async def open(cls, settings: Settings, *, name: str = "hustle-server") -> Resources:
@@ -84,7 +94,9 @@ class Resources:
             socket_timeout=5,
             health_check_interval=30,
         )
-        return cls(db=db, redis=client)
+        storage = Storage(settings)
+        await asyncio.to_thread(storage.ensure_bucket)
+        return cls(db=db, redis=client, storage=storage)
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -172,6 +184,12 @@ class HustleServer:
             FeedService(db, self.feed_cache, settings), server
         )
         dispute_pb2_grpc.add_DisputeServiceServicer_to_server(DisputeService(db, settings), server)
+        upload_pb2_grpc.add_UploadServiceServicer_to_server(
+            UploadService(db, self.resources.storage), server
+        )
+        verification_pb2_grpc.add_VerificationServiceServicer_to_server(
+            VerificationService(db, settings), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, server)
         if self._extra_handlers:
             server.add_generic_rpc_handlers(tuple(self._extra_handlers))

@@ -81,6 +81,22 @@ class Settings(BaseSettings):
     rate_limit_admin_per_minute: Annotated[int, Field(ge=1)] = 60
     rate_limit_upload_per_minute: Annotated[int, Field(ge=1)] = 10
 
+    # files: S3 (or an S3-compatible endpoint); credentials from the usual AWS chain
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "hustle-uploads"
+    # content types (comma-separated) and maximum sizes per upload purpose (DOMAIN.md "Uploads")
+    upload_proof_photo_types: str = "image/jpeg,image/png,image/heic,image/webp"
+    upload_proof_photo_max_bytes: Annotated[int, Field(ge=1, le=10 * 1024 * 1024)] = (
+        10 * 1024 * 1024
+    )
+    upload_avatar_types: str = "image/jpeg,image/png,image/webp"
+    upload_avatar_max_bytes: Annotated[int, Field(ge=1, le=5 * 1024 * 1024)] = 5 * 1024 * 1024
+    upload_verification_doc_types: str = "image/jpeg,image/png,application/pdf"
+    upload_verification_doc_max_bytes: Annotated[int, Field(ge=1, le=25 * 1024 * 1024)] = (
+        25 * 1024 * 1024
+    )
+
     # jobs
     worker_processes: Annotated[int, Field(ge=1, le=64)] = 1
     worker_threads: Annotated[int, Field(ge=1, le=64)] = 8
@@ -118,6 +134,11 @@ class Settings(BaseSettings):
         if level not in {"TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @field_validator("s3_endpoint_url", mode="before")
+    @classmethod
+    def _blank_endpoint_is_aws(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("sentry_dsn", mode="before")
     @classmethod

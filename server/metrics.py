@@ -76,6 +76,24 @@ FEED_INVALIDATIONS = Counter(
     "feed_cache_invalidations_total", "Feed cache invalidations, by cause.", ["reason"]
 )
 
+UPLOAD_REJECTIONS = Counter(
+    "upload_rejections_total", "Uploads refused by their checks.", ["purpose"]
+)
+VERIFICATION_PROCESSING_SECONDS = Histogram(
+    "verification_processing_duration_seconds",
+    "Time to check and clean a verification document after its upload.",
+    buckets=_LATENCY,
+)
+CAPABILITY_RECOMPUTE_SECONDS = Histogram(
+    "capability_recompute_duration_seconds",
+    "Time to derive a capability profile.",
+    buckets=_LATENCY,
+)
+CAPABILITY_RECOMPUTE_FAILURES = Counter(
+    "capability_recompute_failures_total",
+    "Capability recomputes that failed (and will be retried).",
+)
+
 RATE_LIMITED = Counter("rate_limited_total", "Calls refused by the rate limiter.", ["group"])
 RATE_LIMIT_FALLBACK = Counter(
     "rate_limiter_fallback_total",

@@ -23,7 +23,7 @@ from server.db import Session
 
 # Every job the outbox may carry: each is a Dramatiq actor taking (outbox_id, payload)
 # (tests/unit/test_jobs.py checks the two lists agree).
-JOBS = frozenset({"email.send", "sms.send", "capability.recompute"})
+JOBS = frozenset({"email.send", "sms.send", "capability.recompute", "upload.process"})
 
 
 async def enqueue(

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 pytest_plugins = ["tests.jobs_harness"]  # capture, worker, db fixtures for job tests
 
 TEMPLATE_DB = "hustle_test_template"
+TEST_BUCKET = "hustle-test"  # the tests' own bucket on the local S3
 TEST_REDIS_DB = 15
 
 
@@ -158,6 +159,7 @@ def settings(database_url: str, redis_url: str) -> Settings:
         db_pool_min_size=1,
         db_pool_max_size=5,
         log_format="json",
+        s3_bucket=TEST_BUCKET,
     )
 
 

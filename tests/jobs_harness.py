@@ -79,6 +79,7 @@ def job_env(database_url: str, redis_url: str, capture_url: str, **extra: str) -
         "RELAY_SWEEP_SECONDS": "30",
         "SHUTDOWN_GRACE_SECONDS": "5",
         "DB_POOL_MIN_SIZE": "1",
+        "S3_BUCKET": "hustle-test",
         **extra,
     }
 

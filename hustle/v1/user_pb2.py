@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from hustle.v1 import options_pb2 as hustle_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14hustle/v1/user.proto\x12\thustle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17hustle/v1/options.proto\"\xe7\x02\n\x02Me\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x16\n\x0e\x65mail_verified\x18\x03 \x01(\x08\x12\x14\n\x0cphone_number\x18\x04 \x01(\t\x12\x16\n\x0ephone_verified\x18\x05 \x01(\x08\x12\x11\n\tfull_name\x18\x06 \x01(\t\x12)\n\x0c\x64\x65\x66\x61ult_mode\x18\x07 \x01(\x0e\x32\x13.hustle.v1.UserMode\x12(\n\ntrust_tier\x18\x08 \x01(\x0e\x32\x14.hustle.v1.TrustTier\x12\x10\n\x08xp_total\x18\t \x01(\x03\x12\r\n\x05level\x18\n \x01(\x05\x12\x16\n\x0elocation_state\x18\x0b \x01(\t\x12\x10\n\x08is_admin\x18\x0c \x01(\x08\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x61vatar_upload_id\x18\x0e \x01(\t\"\x95\x01\n\nPublicUser\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tfull_name\x18\x02 \x01(\t\x12\x18\n\x10\x61vatar_upload_id\x18\x03 \x01(\t\x12(\n\ntrust_tier\x18\x04 \x01(\x0e\x32\x14.hustle.v1.TrustTier\x12\x10\n\x08xp_total\x18\x05 \x01(\x03\x12\r\n\x05level\x18\x06 \x01(\x05\"\x0e\n\x0cGetMeRequest\"*\n\rGetMeResponse\x12\x19\n\x02me\x18\x01 \x01(\x0b\x32\r.hustle.v1.Me\"\xad\x01\n\x14UpdateProfileRequest\x12\x16\n\tfull_name\x18\x01 \x01(\tH\x00\x88\x01\x01\x12.\n\x0c\x64\x65\x66\x61ult_mode\x18\x02 \x01(\x0e\x32\x13.hustle.v1.UserModeH\x01\x88\x01\x01\x12\x1b\n\x0elocation_state\x18\x03 \x01(\tH\x02\x88\x01\x01\x42\x0c\n\n_full_nameB\x0f\n\r_default_modeB\x11\n\x0f_location_state\"2\n\x15UpdateProfileResponse\x12\x19\n\x02me\x18\x01 \x01(\x0b\x32\r.hustle.v1.Me\"!\n\x0eGetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"6\n\x0fGetUserResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.hustle.v1.PublicUser*Q\n\x08UserMode\x12\x19\n\x15USER_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10USER_MODE_POSTER\x10\x01\x12\x14\n\x10USER_MODE_WORKER\x10\x02*\x85\x01\n\tTrustTier\x12\x1a\n\x16TRUST_TIER_UNSPECIFIED\x10\x00\x12\x15\n\x11TRUST_TIER_ROOKIE\x10\x01\x12\x17\n\x13TRUST_TIER_VERIFIED\x10\x02\x12\x16\n\x12TRUST_TIER_TRUSTED\x10\x03\x12\x14\n\x10TRUST_TIER_ELITE\x10\x04\x32\xf7\x01\n\x0bUserService\x12\x43\n\x05GetMe\x12\x17.hustle.v1.GetMeRequest\x1a\x18.hustle.v1.GetMeResponse\"\x07\x90\x02\x01\x88\xb5\x18\x02\x12X\n\rUpdateProfile\x12\x1f.hustle.v1.UpdateProfileRequest\x1a .hustle.v1.UpdateProfileResponse\"\x04\x88\xb5\x18\x02\x12I\n\x07GetUser\x12\x19.hustle.v1.GetUserRequest\x1a\x1a.hustle.v1.GetUserResponse\"\x07\x90\x02\x01\x88\xb5\x18\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14hustle/v1/user.proto\x12\thustle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17hustle/v1/options.proto\"\xe7\x02\n\x02Me\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x16\n\x0e\x65mail_verified\x18\x03 \x01(\x08\x12\x14\n\x0cphone_number\x18\x04 \x01(\t\x12\x16\n\x0ephone_verified\x18\x05 \x01(\x08\x12\x11\n\tfull_name\x18\x06 \x01(\t\x12)\n\x0c\x64\x65\x66\x61ult_mode\x18\x07 \x01(\x0e\x32\x13.hustle.v1.UserMode\x12(\n\ntrust_tier\x18\x08 \x01(\x0e\x32\x14.hustle.v1.TrustTier\x12\x10\n\x08xp_total\x18\t \x01(\x03\x12\r\n\x05level\x18\n \x01(\x05\x12\x16\n\x0elocation_state\x18\x0b \x01(\t\x12\x10\n\x08is_admin\x18\x0c \x01(\x08\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x61vatar_upload_id\x18\x0e \x01(\t\"\x95\x01\n\nPublicUser\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tfull_name\x18\x02 \x01(\t\x12\x18\n\x10\x61vatar_upload_id\x18\x03 \x01(\t\x12(\n\ntrust_tier\x18\x04 \x01(\x0e\x32\x14.hustle.v1.TrustTier\x12\x10\n\x08xp_total\x18\x05 \x01(\x03\x12\r\n\x05level\x18\x06 \x01(\x05\"\x0e\n\x0cGetMeRequest\"*\n\rGetMeResponse\x12\x19\n\x02me\x18\x01 \x01(\x0b\x32\r.hustle.v1.Me\"\xad\x01\n\x14UpdateProfileRequest\x12\x16\n\tfull_name\x18\x01 \x01(\tH\x00\x88\x01\x01\x12.\n\x0c\x64\x65\x66\x61ult_mode\x18\x02 \x01(\x0e\x32\x13.hustle.v1.UserModeH\x01\x88\x01\x01\x12\x1b\n\x0elocation_state\x18\x03 \x01(\tH\x02\x88\x01\x01\x42\x0c\n\n_full_nameB\x0f\n\r_default_modeB\x11\n\x0f_location_state\"2\n\x15UpdateProfileResponse\x12\x19\n\x02me\x18\x01 \x01(\x0b\x32\r.hustle.v1.Me\"!\n\x0eGetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"6\n\x0fGetUserResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.hustle.v1.PublicUser\"%\n\x10SetAvatarRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\".\n\x11SetAvatarResponse\x12\x19\n\x02me\x18\x01 \x01(\x0b\x32\r.hustle.v1.Me*Q\n\x08UserMode\x12\x19\n\x15USER_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10USER_MODE_POSTER\x10\x01\x12\x14\n\x10USER_MODE_WORKER\x10\x02*\x85\x01\n\tTrustTier\x12\x1a\n\x16TRUST_TIER_UNSPECIFIED\x10\x00\x12\x15\n\x11TRUST_TIER_ROOKIE\x10\x01\x12\x17\n\x13TRUST_TIER_VERIFIED\x10\x02\x12\x16\n\x12TRUST_TIER_TRUSTED\x10\x03\x12\x14\n\x10TRUST_TIER_ELITE\x10\x04\x32\xc5\x02\n\x0bUserService\x12\x43\n\x05GetMe\x12\x17.hustle.v1.GetMeRequest\x1a\x18.hustle.v1.GetMeResponse\"\x07\x90\x02\x01\x88\xb5\x18\x02\x12X\n\rUpdateProfile\x12\x1f.hustle.v1.UpdateProfileRequest\x1a .hustle.v1.UpdateProfileResponse\"\x04\x88\xb5\x18\x02\x12L\n\tSetAvatar\x12\x1b.hustle.v1.SetAvatarRequest\x1a\x1c.hustle.v1.SetAvatarResponse\"\x04\x88\xb5\x18\x02\x12I\n\x07GetUser\x12\x19.hustle.v1.GetUserRequest\x1a\x1a.hustle.v1.GetUserResponse\"\x07\x90\x02\x01\x88\xb5\x18\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,12 +37,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USERSERVICE'].methods_by_name['GetMe']._serialized_options = b'\220\002\001\210\265\030\002'
   _globals['_USERSERVICE'].methods_by_name['UpdateProfile']._loaded_options = None
   _globals['_USERSERVICE'].methods_by_name['UpdateProfile']._serialized_options = b'\210\265\030\002'
+  _globals['_USERSERVICE'].methods_by_name['SetAvatar']._loaded_options = None
+  _globals['_USERSERVICE'].methods_by_name['SetAvatar']._serialized_options = b'\210\265\030\002'
   _globals['_USERSERVICE'].methods_by_name['GetUser']._loaded_options = None
   _globals['_USERSERVICE'].methods_by_name['GetUser']._serialized_options = b'\220\002\001\210\265\030\002'
-  _globals['_USERMODE']._serialized_start=986
-  _globals['_USERMODE']._serialized_end=1067
-  _globals['_TRUSTTIER']._serialized_start=1070
-  _globals['_TRUSTTIER']._serialized_end=1203
+  _globals['_USERMODE']._serialized_start=1073
+  _globals['_USERMODE']._serialized_end=1154
+  _globals['_TRUSTTIER']._serialized_start=1157
+  _globals['_TRUSTTIER']._serialized_end=1290
   _globals['_ME']._serialized_start=94
   _globals['_ME']._serialized_end=453
   _globals['_PUBLICUSER']._serialized_start=456
@@ -59,6 +61,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETUSERREQUEST']._serialized_end=928
   _globals['_GETUSERRESPONSE']._serialized_start=930
   _globals['_GETUSERRESPONSE']._serialized_end=984
-  _globals['_USERSERVICE']._serialized_start=1206
-  _globals['_USERSERVICE']._serialized_end=1453
+  _globals['_SETAVATARREQUEST']._serialized_start=986
+  _globals['_SETAVATARREQUEST']._serialized_end=1023
+  _globals['_SETAVATARRESPONSE']._serialized_start=1025
+  _globals['_SETAVATARRESPONSE']._serialized_end=1071
+  _globals['_USERSERVICE']._serialized_start=1293
+  _globals['_USERSERVICE']._serialized_end=1618
 # @@protoc_insertion_point(module_scope)

@@ -343,3 +343,49 @@ class GetUserResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetUserResponse: _TypeAlias = GetUserResponse  # noqa: Y015
+
+@_typing.final
+class SetAvatarRequest(_message.Message):
+    """SetAvatar input."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPLOAD_ID_FIELD_NUMBER: _builtins.int
+    upload_id: _builtins.str
+    """A READY AVATAR upload of the caller."""
+    def __init__(
+        self,
+        *,
+        upload_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["upload_id", b"upload_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetAvatarRequest: _TypeAlias = SetAvatarRequest  # noqa: Y015
+
+@_typing.final
+class SetAvatarResponse(_message.Message):
+    """SetAvatar output."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def me(self) -> Global___Me:
+        """The account, with its avatar."""
+
+    def __init__(
+        self,
+        *,
+        me: Global___Me | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["me", b"me"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["me", b"me"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetAvatarResponse: _TypeAlias = SetAvatarResponse  # noqa: Y015

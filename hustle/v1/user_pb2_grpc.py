@@ -45,6 +45,11 @@ class UserServiceStub:
                 request_serializer=hustle_dot_v1_dot_user__pb2.UpdateProfileRequest.SerializeToString,
                 response_deserializer=hustle_dot_v1_dot_user__pb2.UpdateProfileResponse.FromString,
                 _registered_method=True)
+        self.SetAvatar = channel.unary_unary(
+                '/hustle.v1.UserService/SetAvatar',
+                request_serializer=hustle_dot_v1_dot_user__pb2.SetAvatarRequest.SerializeToString,
+                response_deserializer=hustle_dot_v1_dot_user__pb2.SetAvatarResponse.FromString,
+                _registered_method=True)
         self.GetUser = channel.unary_unary(
                 '/hustle.v1.UserService/GetUser',
                 request_serializer=hustle_dot_v1_dot_user__pb2.GetUserRequest.SerializeToString,
@@ -70,6 +75,13 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetAvatar(self, request, context):
+        """Use a READY AVATAR upload of the caller as their avatar.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetUser(self, request, context):
         """Another user's public profile: name, avatar, trust tier, XP and level; nothing private.
         """
@@ -89,6 +101,11 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.UpdateProfile,
                     request_deserializer=hustle_dot_v1_dot_user__pb2.UpdateProfileRequest.FromString,
                     response_serializer=hustle_dot_v1_dot_user__pb2.UpdateProfileResponse.SerializeToString,
+            ),
+            'SetAvatar': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAvatar,
+                    request_deserializer=hustle_dot_v1_dot_user__pb2.SetAvatarRequest.FromString,
+                    response_serializer=hustle_dot_v1_dot_user__pb2.SetAvatarResponse.SerializeToString,
             ),
             'GetUser': grpc.unary_unary_rpc_method_handler(
                     servicer.GetUser,
@@ -151,6 +168,33 @@ class UserService:
             '/hustle.v1.UserService/UpdateProfile',
             hustle_dot_v1_dot_user__pb2.UpdateProfileRequest.SerializeToString,
             hustle_dot_v1_dot_user__pb2.UpdateProfileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAvatar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hustle.v1.UserService/SetAvatar',
+            hustle_dot_v1_dot_user__pb2.SetAvatarRequest.SerializeToString,
+            hustle_dot_v1_dot_user__pb2.SetAvatarResponse.FromString,
             options,
             channel_credentials,
             insecure,

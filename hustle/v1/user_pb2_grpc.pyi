@@ -37,6 +37,8 @@ class UserServiceStub:
     """The caller's own account, private fields included."""
     UpdateProfile: _grpc.UnaryUnaryMultiCallable[_user_pb2.UpdateProfileRequest, _user_pb2.UpdateProfileResponse]
     """Change the caller's name, default mode or home state (only the fields set)."""
+    SetAvatar: _grpc.UnaryUnaryMultiCallable[_user_pb2.SetAvatarRequest, _user_pb2.SetAvatarResponse]
+    """Use a READY AVATAR upload of the caller as their avatar."""
     GetUser: _grpc.UnaryUnaryMultiCallable[_user_pb2.GetUserRequest, _user_pb2.GetUserResponse]
     """Another user's public profile: name, avatar, trust tier, XP and level; nothing private."""
 
@@ -49,6 +51,8 @@ class UserServiceAsyncStub(UserServiceStub):
     """The caller's own account, private fields included."""
     UpdateProfile: _aio.UnaryUnaryMultiCallable[_user_pb2.UpdateProfileRequest, _user_pb2.UpdateProfileResponse]  # type: ignore[assignment]
     """Change the caller's name, default mode or home state (only the fields set)."""
+    SetAvatar: _aio.UnaryUnaryMultiCallable[_user_pb2.SetAvatarRequest, _user_pb2.SetAvatarResponse]  # type: ignore[assignment]
+    """Use a READY AVATAR upload of the caller as their avatar."""
     GetUser: _aio.UnaryUnaryMultiCallable[_user_pb2.GetUserRequest, _user_pb2.GetUserResponse]  # type: ignore[assignment]
     """Another user's public profile: name, avatar, trust tier, XP and level; nothing private."""
 
@@ -70,6 +74,14 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_user_pb2.UpdateProfileResponse, _abc.Awaitable[_user_pb2.UpdateProfileResponse]]:
         """Change the caller's name, default mode or home state (only the fields set)."""
+
+    @_abc_1.abstractmethod
+    def SetAvatar(
+        self,
+        request: _user_pb2.SetAvatarRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_user_pb2.SetAvatarResponse, _abc.Awaitable[_user_pb2.SetAvatarResponse]]:
+        """Use a READY AVATAR upload of the caller as their avatar."""
 
     @_abc_1.abstractmethod
     def GetUser(

@@ -38,3 +38,12 @@ async def update_profile(
             # the capability profile is derived from the user row too
             await outbox.enqueue(tx, "capability.recompute", {"user_id": user_id})
     return user
+
+
+async def set_avatar(db: Database, user_id: str, upload_id: str) -> dict[str, Any]:
+    """The database checks it is the user's own READY AVATAR upload (HX202, HX304, HX301)."""
+    async with db.transaction() as tx:
+        await tx.execute("set_avatar", user_id=user_id, upload_id=upload_id)
+        user = await tx.one("get_user", user_id=user_id)
+    assert user is not None
+    return user

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from loguru import logger
 
 from server import outbox
 from server.db import Database
 from server.domain.notifications import notify
+from server.errors import HxError
 
 KIND_LABELS = {
     "TRADE_LICENSE": "{trade} licence",
@@ -54,3 +58,90 @@ async def expire_due(db: Database, batch: int = 500) -> int:
     if expired:
         logger.bind(expired=len(expired)).info("verifications expired")
     return len(expired)
+
+
+async def submit(
+    db: Database,
+    user_id: str,
+    kind: str,
+    trade: str | None,
+    expires_at: datetime | None,
+    documents: list[str],
+) -> dict[str, Any]:
+    """A verification for review (the database checks each document is the user's READY
+    VERIFICATION_DOC upload, and queues the user's capability recompute)."""
+    async with db.transaction() as tx:
+        record_id = await tx.scalar(
+            "insert_verification", user_id=user_id, kind=kind, trade=trade, expires_at=expires_at
+        )
+        for position, upload_id in enumerate(documents, start=1):
+            await tx.execute(
+                "insert_verification_document",
+                verification_id=record_id,
+                position=position,
+                upload_id=upload_id,
+            )
+        card = await tx.one("verification_card", id=record_id)
+    assert card is not None
+    return card
+
+
+async def mine(db: Database, user_id: str) -> list[dict[str, Any]]:
+    return await db.all("my_verifications", user_id=user_id)
+
+
+async def pending(db: Database, after: list[Any] | None, limit: int) -> list[dict[str, Any]]:
+    after_submitted, after_id = (after[0], after[1]) if after else (None, None)
+    return await db.all(
+        "pending_verifications", after_submitted=after_submitted, after_id=after_id, limit=limit
+    )
+
+
+async def review(
+    db: Database, admin_id: str, record_id: str, approve: bool, reason: str
+) -> dict[str, Any]:
+    """Approve or reject; the user is told in the app and by email. (The database refuses a
+    reviewer who is not an admin or reviews their own, and queues the capability recompute.)"""
+    async with db.transaction() as tx:
+        record = await tx.one("lock_verification", id=record_id)
+        if record is None:
+            raise HxError("HX302", "No such verification.")
+        if record["state"] != "PENDING":
+            raise HxError("HX003", f"This verification was already {record['state']}.")
+        state = "APPROVED" if approve else "REJECTED"
+        await tx.execute(
+            "review_verification",
+            id=record_id,
+            state=state,
+            admin_id=admin_id,
+            reason=None if approve else reason,
+        )
+        label = kind_label(record["kind"], record["trade"])
+        expires_on = record["expires_at"].date().isoformat() if record["expires_at"] else ""
+        title = f"Your {label} was {'approved' if approve else 'not approved'}"
+        await notify(
+            tx,
+            record["user_id"],
+            f"VERIFICATION_{state}",
+            title,
+            "" if approve else reason,
+            data={"verification_id": record_id},
+        )
+        await outbox.enqueue(
+            tx,
+            "email.send",
+            {
+                "template": "verification_status",
+                "to": record["email"],
+                "params": {
+                    "name": record["full_name"],
+                    "state": state,
+                    "kind_label": label,
+                    "expires_on": expires_on,
+                    "reason": reason,
+                },
+            },
+        )
+        card = await tx.one("verification_card", id=record_id)
+    assert card is not None
+    return card

@@ -33,8 +33,7 @@ async def market(
 ) -> AsyncIterator[Market]:
     roomy = settings.model_copy(update={"rate_limit_write_per_minute": 1000, "rate_limit_read_per_minute": 1000,
                                         "db_pool_max_size": 10})  # fmt: skip
-    own = Resources(db=resources.db, redis=resources.redis)
-    server = HustleServer(roomy, own)
+    server = HustleServer(roomy, resources)
     await server.start()
     async with aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
         yield Market(channel, conn)

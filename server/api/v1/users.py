@@ -48,6 +48,13 @@ class UserService(user_pb2_grpc.UserServiceServicer):
         )
         return user_pb2.UpdateProfileResponse(me=convert.me(user))
 
+    async def SetAvatar(
+        self, request: user_pb2.SetAvatarRequest, context: Context
+    ) -> user_pb2.SetAvatarResponse:
+        upload_id = validation.uuid_id(request.upload_id, "upload_id")
+        user = await users.set_avatar(self._db, caller.current().user_id, upload_id)
+        return user_pb2.SetAvatarResponse(me=convert.me(user))
+
     async def GetUser(
         self, request: user_pb2.GetUserRequest, context: Context
     ) -> user_pb2.GetUserResponse:

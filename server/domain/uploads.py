@@ -1,0 +1,109 @@
+"""Uploads: a presigned POST to S3, a HEAD check on completion, then post-processing by the
+upload.process job (jobs/uploads.py). Only READY uploads can be attached to anything (the
+database checks that too)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from server import outbox
+from server.caller import Caller
+from server.db import Database
+from server.errors import HxError, invalid
+from server.storage import Head, PresignedPost, Storage
+
+
+async def create(
+    db: Database, storage: Storage, owner_id: str, purpose: str, content_type: str, size: int
+) -> tuple[dict[str, Any], PresignedPost]:
+    rules = storage.rules[purpose]
+    if content_type not in rules.content_types:
+        raise invalid("content_type", f"must be one of {', '.join(sorted(rules.content_types))}")
+    if not 1 <= size <= rules.max_bytes:
+        raise invalid("size_bytes", f"must be between 1 and {rules.max_bytes} bytes")
+    upload_id = str(uuid.uuid4())
+    key = f"{rules.prefix}/{owner_id}/{upload_id}"
+    row = await db.one(
+        "create_upload",
+        id=upload_id,
+        owner_id=owner_id,
+        purpose=purpose,
+        content_type=content_type,
+        declared_size=size,
+        object_key=key,
+    )
+    assert row is not None
+    post = await asyncio.to_thread(storage.presigned_post, key, content_type, size)
+    return row, post
+
+
+async def complete(db: Database, storage: Storage, owner_id: str, upload_id: str) -> dict[str, Any]:
+    """Check the object S3 holds against what was declared; queue its processing, or refuse it
+    (REJECTED, the object deleted) when its size or type breaks the limits. moto does not
+    enforce the POST policy, and a misbehaving S3 client could; this check holds regardless."""
+    failure: HxError | None = None
+    async with db.transaction() as tx:
+        upload = await tx.one("lock_upload", id=upload_id)
+        if upload is None:
+            raise HxError("HX302", "No such upload.")
+        if str(upload["owner_id"]) != owner_id:
+            raise HxError("HX202", "This upload is not yours.")
+        if upload["state"] in ("UPLOADED", "READY"):
+            return upload  # completed before: nothing to do twice
+        if upload["state"] != "PENDING":
+            raise HxError("HX003", f"This upload is {upload['state']}.")
+        head = await asyncio.to_thread(storage.head, upload["object_key"])
+        if head is None:
+            raise HxError("HX304", "The file has not been uploaded yet.")
+        limit = min(upload["declared_size"], storage.rules[upload["purpose"]].max_bytes)
+        problem = _problem(head, upload["content_type"], limit)
+        upload = await tx.one("mark_uploaded", id=upload_id)
+        if problem is None:
+            await outbox.enqueue(tx, "upload.process", {"upload_id": upload_id})
+        else:
+            upload = await tx.one("reject_upload", id=upload_id, reason=problem[1])
+            key = upload["object_key"] if upload else ""
+            tx.on_commit(lambda: asyncio.to_thread(storage.delete, key))
+            failure = invalid(problem[0], f"Refused: {problem[1]}.")
+    if failure is not None:
+        raise failure
+    assert upload is not None
+    return upload
+
+
+def _problem(head: Head, declared_type: str, limit: int) -> tuple[str, str] | None:
+    """What is wrong with the stored object, as (field, reason); None when nothing is."""
+    if head.size == 0:
+        return "size_bytes", "the file is empty"
+    if head.size > limit:
+        return "size_bytes", f"the file has {head.size} bytes, more than the {limit} declared"
+    if head.content_type != declared_type:
+        return (
+            "content_type",
+            f"the file was sent as {head.content_type or 'no type'}, not {declared_type}",
+        )
+    return None
+
+
+async def get(db: Database, who: Caller, upload_id: str) -> dict[str, Any]:
+    upload = await db.one("get_upload", id=upload_id)
+    if upload is None:
+        raise HxError("HX302", "No such upload.")
+    reviewer = who.is_admin and upload["purpose"] == "VERIFICATION_DOC"
+    if str(upload["owner_id"]) != who.user_id and not reviewer:
+        raise HxError("HX202", "This upload is not yours.")
+    return upload
+
+
+def links(storage: Storage, upload: dict[str, Any]) -> tuple[str, str]:
+    """Short-lived links to a READY upload and its thumbnail."""
+    if upload["state"] != "READY":
+        return "", ""
+    lifetime = storage.rules[upload["purpose"]].get_lifetime
+    thumbnail = upload["thumbnail_key"]
+    return (
+        storage.presigned_get(upload["object_key"], lifetime),
+        storage.presigned_get(thumbnail, lifetime) if thumbnail else "",
+    )

@@ -13,11 +13,12 @@ BUF := node_modules/.bin/buf
 # Load the private services' variables (written by scripts/services.sh) into a recipe's shell.
 WITH_SERVICES := scripts/services.sh up && . .dev/env && export PATH="$(BIN):$$PATH" &&
 
-.PHONY: help run test lint lint-protos lint-python typecheck fmt protos venv services stop status migrate worker constraints clean
+.PHONY: help run test bench lint lint-protos lint-python typecheck fmt protos venv services stop status migrate worker constraints clean
 
 help:
 	@echo "make run     bring everything up (services, migrations, server, worker) and serve"
 	@echo "make test    run the whole test suite on real services"
+	@echo "make bench   load-test with ghz on a seeded database (BENCH_TASKS=1000000 for the large run)"
 	@echo "make lint    buf lint + format check, ruff lint + format check, mypy"
 	@echo "make protos  regenerate hustle/ from protos/"
 	@echo "make stop    stop the private services that make run / make test started"
@@ -54,6 +55,11 @@ worker: venv
 
 test: venv
 	$(WITH_SERVICES) pytest
+
+# Load tests (README "Benchmarks"): seeds hustle_bench_<n> once, writes bench/results/<date>.md.
+BENCH_TASKS ?= 100000
+bench: venv
+	$(WITH_SERVICES) python -m bench --tasks "$(BENCH_TASKS)" $(BENCH_ARGS)
 
 lint: lint-protos lint-python typecheck
 

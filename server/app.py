@@ -19,7 +19,6 @@ import sentry_sdk
 from aiohttp import web
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from loguru import logger
 
 from hustle.v1 import (
@@ -40,7 +39,7 @@ from hustle.v1 import (
     verification_pb2,
     verification_pb2_grpc,
 )
-from server import http, observability
+from server import http, observability, reflection
 from server.api.v1.auth import AuthService
 from server.api.v1.disputes import DisputeService
 from server.api.v1.feed import FeedService
@@ -194,9 +193,7 @@ class HustleServer:
         if self._extra_handlers:
             server.add_generic_rpc_handlers(tuple(self._extra_handlers))
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-        reflection.enable_server_reflection(
-            (*SERVICES, health_name, reflection.SERVICE_NAME), server
-        )
+        reflection.enable(server, (*SERVICES, health_name))
         self.grpc_port = server.add_insecure_port(f"{settings.grpc_host}:{settings.grpc_port}")
 
         await self.health.check_once()

@@ -9,28 +9,46 @@ platform restarts a whole, healthy machine rather than a half-serving one.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import multiprocessing
 import os
 import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
-from typing import cast
+from typing import Protocol, cast
 
 from loguru import logger
 
 from server import metrics, observability
-from server.app import API_VERSIONS, serve
+from server.app import API_VERSIONS
 from server.config import Settings, load_settings
 
 READY_TIMEOUT_SECONDS = 90.0
 
 
-def _child(index: int, reuse_port: bool, ready: Connection) -> None:
+class ServeFunction(Protocol):
+    async def __call__(
+        self,
+        settings: Settings,
+        *,
+        reuse_port: bool,
+        on_ready: Callable[[int, int], None] | None = None,
+    ) -> None: ...
+
+
+# What each child runs: "module:function", an `async def (settings, *, reuse_port, on_ready)`.
+SERVE = "server.app:serve"
+
+
+def _child(index: int, reuse_port: bool, ready: Connection, target: str) -> None:
     settings = load_settings()
+    module, _, name = target.partition(":")
+    serve: ServeFunction = getattr(importlib.import_module(module), name)
 
     def on_ready(grpc_port: int, http_port: int) -> None:
         ready.send((index, grpc_port, http_port))
@@ -52,7 +70,8 @@ def _port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, target: str = SERVE) -> int:
+    """Serve with `settings.server_processes` children, each running `target` (see SERVE)."""
     observability.configure_logging(settings)
     n = settings.server_processes
     for name, port in (("GRPC_PORT", settings.grpc_port), ("HTTP_PORT", settings.http_port)):
@@ -71,7 +90,7 @@ def run(settings: Settings) -> int:
     for index in range(n):
         reader, writer = spawn.Pipe(duplex=False)
         child = spawn.Process(
-            target=_child, args=(index, n > 1, writer), name=f"hustle-server-{index}"
+            target=_child, args=(index, n > 1, writer, target), name=f"hustle-server-{index}"
         )
         child.start()
         writer.close()
@@ -97,12 +116,17 @@ def run(settings: Settings) -> int:
         logger.error("a server process failed to start; see its log above")
         return 1
     grpc_port, http_port = ports
-    logger.info(
-        f"serving {', '.join(API_VERSIONS)} with {n} process(es) on "
-        f"grpc://{settings.grpc_host}:{grpc_port} and http://{settings.grpc_host}:{http_port} "
-        f"(/health, /metrics). Try: grpcurl -plaintext localhost:{grpc_port} "
-        "hustle.v1.SystemService/GetServerInfo"
-    )
+    if target == SERVE:
+        logger.info(
+            f"serving {', '.join(API_VERSIONS)} with {n} process(es) on "
+            f"grpc://{settings.grpc_host}:{grpc_port} and http://{settings.grpc_host}:{http_port} "
+            f"(/health, /metrics). Try: grpcurl -plaintext localhost:{grpc_port} "
+            "hustle.v1.SystemService/GetServerInfo"
+        )
+    else:
+        logger.info(
+            f"serving {target} with {n} process(es) on grpc://{settings.grpc_host}:{grpc_port}"
+        )
     sys.stdout.flush()
 
     running: dict[int, BaseProcess] = {child.sentinel: child for child in children}

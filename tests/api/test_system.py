@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import grpc
 from google.protobuf import descriptor_pb2
 from grpc import aio
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -64,3 +65,20 @@ async def test_reflection_describes_a_method(channel: aio.Channel) -> None:
     files = [descriptor_pb2.FileDescriptorProto.FromString(b) for b in blobs]
     system = next(f for f in files if f.name == "hustle/v1/system.proto")
     assert [m.name for m in system.service[0].method] == ["GetServerInfo"]
+
+
+async def test_reflection_finds_the_file_of_a_method(channel: aio.Channel) -> None:
+    """ghz asks for `pkg.Service.Method`; the upb descriptor pool alone does not know methods."""
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    symbols = ["hustle.v1.FeedService.GetFeed", "hustle.v1.FeedService.NoSuchMethod"]
+    call = stub.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(file_containing_symbol=s) for s in symbols]),
+        timeout=5,
+    )
+    found, missing = [r async for r in call]
+    names = [
+        descriptor_pb2.FileDescriptorProto.FromString(b).name
+        for b in found.file_descriptor_response.file_descriptor_proto
+    ]
+    assert "hustle/v1/feed.proto" in names
+    assert missing.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]

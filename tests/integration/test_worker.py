@@ -64,8 +64,13 @@ async def test_outbox_purge_runs_in_the_worker(
             remaining, lambda r: len(r) == 2, timeout=60, what=f"the purge\n{worker.output}"
         )
     assert [dispatched_is_null for _, dispatched_is_null in rows] == [False, True]
-    logged = [json.loads(line) for line in worker.lines if line.startswith("{")]
-    purged = [entry for entry in logged if entry["msg"] == "outbox purged"]
+
+    def purge_logs() -> list[dict[str, object]]:
+        logged = [json.loads(line) for line in worker.lines if line.startswith("{")]
+        return [entry for entry in logged if entry["msg"] == "outbox purged"]
+
+    # The line is written after the commit, and read from the worker's pipe by another thread.
+    purged = await eventually(purge_logs, bool, timeout=15, what=lambda: worker.output)
     assert len(purged) == 1
     assert purged[0]["job"] == "outbox.purge"
     assert purged[0]["purged"] == 1

@@ -1,0 +1,79 @@
+"""The bench databases: one per size (`hustle_bench_<tasks>`), seeded once and reused.
+
+A database counts as seeded only when the seed finished: the last step writes a comment on the
+database naming what was seeded, so an interrupted seed is dropped and redone, never measured.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from loguru import logger
+from psycopg import sql
+
+from server import migrate
+
+SEED = 42
+
+
+def users_for(tasks: int) -> int:
+    """The seed's users for a task count: one user per ten tasks, at least 5,000."""
+    return max(5_000, tasks // 10)
+
+
+def _with_database(url: str, name: str) -> str:
+    """The same postgresql:// URL (what migrations and the server take) naming another database."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def _marker(tasks: int) -> str:
+    return f"hustle bench: seeded users={users_for(tasks)} tasks={tasks} seed={SEED}"
+
+
+def prepare(base_url: str, tasks: int, env: dict[str, str]) -> str:
+    """The URL of a migrated, fully seeded bench database with `tasks` tasks."""
+    name = f"hustle_bench_{tasks}"
+    url, admin = _with_database(base_url, name), _with_database(base_url, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            (name,),
+        ).fetchone()
+        if found is not None and found[0] != _marker(tasks):
+            logger.info(f"{name}: an unfinished or different seed; dropping it")
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+            found = None
+        if found is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    migrate.apply(url)
+    if found is None:
+        logger.info(f"{name}: seeding {users_for(tasks):,} users and {tasks:,} tasks")
+        started = time.monotonic()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "server",
+                "seed",
+                "--users",
+                str(users_for(tasks)),
+                "--tasks",
+                str(tasks),
+                "--seed",
+                str(SEED),
+            ],
+            env={**env, "DATABASE_URL": url, "APP_ENV": "dev"},
+            check=True,
+        )
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                    sql.Identifier(name), sql.Literal(_marker(tasks))
+                )
+            )
+        logger.info(f"{name}: seeded in {time.monotonic() - started:.0f} s")
+    return url

@@ -1,0 +1,357 @@
+"""`make bench`: the scenarios, in order, against a server started with production settings.
+
+Per database size: start the server, warm the sessions, then for each scenario a warm-up and a
+measured run (fixed duration at fixed concurrency, or a fixed rate where the target names one).
+The echo ceiling runs once per invocation with the same ghz settings. Every ghz report is kept
+(without per-request details) and the day's summary is rendered to bench/results/<date>.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from loguru import logger
+
+from bench import database, fixtures, ghz, profile, report, servers
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".bench"  # logs, profiles, metrics files: not recorded
+RESULTS = Path(__file__).resolve().parent / "results"
+BENCH_REDIS_DB = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    sizes: list[int]
+    duration: int = 20  # seconds per measured run
+    warmup: int = 5  # seconds per warm-up
+    concurrency: int = 64
+    connections: int = 8
+    nearby_rps: int = 500
+    cold_rps: int = 200
+    sustained_seconds: int = 60
+    sustained_rps: int = 0  # 0: half the measured cached-feed maximum
+    profile: bool = False  # py-spy the server during the cached-feed run
+    accept_rps_bound: int = 800  # the most accepts a second the pool is sized for
+
+
+@dataclass
+class Row:
+    scenario: str
+    title: str
+    settings: str
+    result: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+class Session:
+    """One size's run: the ghz binary, where reports go, and the rows measured so far."""
+
+    def __init__(self, binary: str, plan: Plan, folder: Path) -> None:
+        self.binary, self.plan, self.folder = binary, plan, folder
+        self.rows: list[Row] = []
+        self.server: servers.Running | None = None  # whose CPU time each call is charged
+
+    def call(
+        self, config: str, host: str, name: str, *, keep: bool = False, **overrides: Any
+    ) -> ghz.Result:
+        """One ghz run; its report goes to the results when `keep`, else under .bench/."""
+        base: dict[str, Any] = {
+            "concurrency": self.plan.concurrency,
+            "connections": self.plan.connections,
+        }
+        folder = self.folder if keep else WORK / "ghz" / self.folder.name
+        before = self.server.cpu_seconds() if self.server else 0.0
+        result = ghz.run(self.binary, config, host, folder / f"{name}.json", **(base | overrides))
+        if self.server and result.count:
+            spent = self.server.cpu_seconds() - before
+            result = replace(result, server_cpu_ms=round(spent * 1000 / result.count, 3))
+        return result
+
+    def measure(
+        self,
+        config: str,
+        title: str,
+        host: str,
+        *,
+        warm: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        **overrides: Any,
+    ) -> ghz.Result:
+        """A warm-up (unless warm is empty) then the measured run; records a row."""
+        name = name or config
+        if warm is None or warm:
+            warm_overrides = {"duration": f"{self.plan.warmup}s", **overrides, **(warm or {})}
+            self.call(config, host, f"{name}.warmup", **warm_overrides)
+        run = {"duration": f"{self.plan.duration}s", **overrides}
+        result = self.call(config, host, name, keep=True, **run)
+        self.rows.append(Row(name, title, _describe(self.plan, run), asdict(result)))
+        logger.info(
+            f"{name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.1f} ms, "
+            f"p99 {result.p99_ms:.1f} ms, {result.error_count} errors, "
+            f"server CPU {result.server_cpu_ms:.2f} ms/call"
+        )
+        if result.error_count:
+            logger.warning(f"{name}: errors {result.statuses} {result.errors}")
+        return result
+
+
+def _describe(plan: Plan, run: Mapping[str, Any]) -> str:
+    parts = [f"c={run.get('concurrency', plan.concurrency)}"]
+    if run.get("rps"):
+        parts.append(f"{run['rps']} req/s")
+    if run.get("total"):
+        parts.append(f"n={run['total']}")
+    elif run.get("duration"):
+        parts.append(str(run["duration"]))
+    return ", ".join(parts)
+
+
+def main(plan: Plan) -> int:
+    binary = ghz.find_or_install()
+    base_env = dict(os.environ)
+    day = datetime.now(UTC).date().isoformat()
+    for index, tasks in enumerate(plan.sizes):
+        url = database.prepare(base_env["DATABASE_URL"], tasks, base_env)
+        session = Session(binary, plan, RESULTS / day / str(tasks))
+        if index == 0:
+            _echo(session, base_env)
+        _run_size(session, tasks, url, base_env)
+        summary = {
+            "tasks": tasks,
+            "users": database.users_for(tasks),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "commit": _commit(),
+            "plan": asdict(plan),
+            "rows": [asdict(r) for r in session.rows],
+        }
+        (session.folder / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    written = report.render(RESULTS / day, RESULTS / f"{day}.md")
+    logger.info(f"results: {written.relative_to(ROOT)}")
+    return 0
+
+
+def _echo(session: Session, base_env: Mapping[str, str]) -> None:
+    """The ceiling: bench/echo.py in the server's process model, same ghz settings."""
+    ceiling = RESULTS / session.folder.parent.name / "echo"
+    echo = Session(session.binary, session.plan, ceiling)
+    with servers.start("bench.echo", [], base_env, WORK / "echo.log") as running:
+        echo.server = running
+        echo.measure("echo", "Echo ceiling (bare grpc.aio, no interceptors)", running.host)
+    (ceiling / "summary.json").write_text(
+        json.dumps({"rows": [asdict(r) for r in echo.rows]}, indent=1) + "\n"
+    )
+
+
+def _server_env(base_env: Mapping[str, str], url: str) -> dict[str, str]:
+    """Production settings (fly.toml's [env] plus what fly secrets would hold)."""
+    metrics_dir = WORK / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    return {
+        **base_env,
+        "APP_ENV": "prod",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "DATABASE_URL": url,
+        "REDIS_URL": _bench_redis(base_env["REDIS_URL"]),
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        # never used by the API process (only workers send), but required in prod
+        "SENDGRID_API_KEY": "SG.bench-unused",
+        "TWILIO_ACCOUNT_SID": "ACbench-unused",
+        "TWILIO_AUTH_TOKEN": "bench-unused",
+        "TRUST_PROXY_HEADERS": "true",  # behind fly's proxy: Fly-Client-IP is the caller
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "SENTRY_DSN": "",
+    }
+
+
+def _bench_redis(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{host}/{BENCH_REDIS_DB}"
+
+
+def _run_size(session: Session, tasks: int, url: str, base_env: Mapping[str, str]) -> None:
+    plan = session.plan
+    sizes = fixtures.Sizes(
+        nearby=plan.nearby_rps * plan.duration * 5 // 4 + 1_000,
+        nearby_warm=plan.nearby_rps * plan.warmup * 5 // 4 + 500,
+        accept=plan.accept_rps_bound * plan.duration,
+        accept_warm=plan.accept_rps_bound * plan.warmup,
+    )
+    started = time.monotonic()
+    made = fixtures.build(url, sizes)
+    logger.info(f"fixtures for {tasks:,} tasks in {time.monotonic() - started:.1f} s: {made}")
+    env = _server_env(base_env, url)
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    with servers.start("server", ["serve"], env, WORK / f"server-{tasks}.log") as running:
+        session.server, host = running, running.host
+        _warm_sessions(session, host, made)
+        _feeds(session, running, made)
+        session.measure("get_task", "GetTask (OPEN task, any caller)", host)
+        session.measure("create_task", "CreateTask", host)
+        _accept(session, host, made)
+        session.measure("sign_in", "SignIn (argon2id verify)", host)
+        _sustained(session, running, made)
+
+
+def _warm_sessions(session: Session, host: str, made: fixtures.Fixtures) -> None:
+    """Each caller once through an authenticated call, as a returning user's session is cached."""
+    for role, count in (
+        ("reader", made.readers),
+        ("nearby", made.nearby),
+        ("nearbywarm", made.nearby_warm),
+        ("accept", made.accept),
+        ("acceptwarm", made.accept_warm),
+    ):
+        result = session.call(
+            "feed_normal",  # its inline data gives way to --data (a data file would not)
+            host,
+            f"sessions.{role}",
+            call="hustle.v1.UserService/GetMe",
+            data="{}",
+            metadata=_bearer(role),
+            total=count,
+            duration="0s",
+        )
+        if result.error_count:
+            raise RuntimeError(f"warming {role} sessions failed: {result.statuses} {result.errors}")
+
+
+def _bearer(role: str) -> str:
+    return json.dumps({"authorization": f"Bearer {fixtures.token_template(role)}"})
+
+
+def _fill(
+    session: Session, host: str, made: fixtures.Fixtures, name: str, **extra: Any
+) -> ghz.Result:
+    """Every reader's NORMAL feed once (request n: reader n), filling the cache."""
+    return session.call(
+        "feed_normal",
+        host,
+        name,
+        metadata=_bearer("reader"),
+        total=made.readers,
+        duration="0s",
+        **extra,
+    )
+
+
+def _feeds(session: Session, running: servers.Running, made: fixtures.Fixtures) -> None:
+    plan, host = session.plan, running.host
+    cold = _fill(session, host, made, "feed_normal_cold", keep=True, rps=plan.cold_rps)
+    session.rows.append(
+        Row(
+            "feed_normal_cold",
+            "GetFeed NORMAL, cold cache (each reader's first)",
+            f"c={plan.concurrency}, {plan.cold_rps} req/s, n={made.readers}",
+            asdict(cold),
+        )
+    )
+    top = session.measure("feed_normal", "GetFeed NORMAL, cached", host)
+    if plan.profile:
+        _profile(session, running, "feed_normal")
+    half = max(1, int(top.rps / 2))
+    _fill(session, host, made, "feed_normal.refill")
+    session.measure(
+        "feed_normal",
+        "GetFeed NORMAL, cached, at half the maximum rate",
+        host,
+        warm={},
+        name="feed_normal_half",
+        rps=half,
+    )
+    session.measure(
+        "feed_nearby",
+        "GetFeed NEARBY, uncached (a new point each request)",
+        host,
+        warm={"data_file": "bench/data/feed_nearby_warm.json", "metadata": _bearer("nearbywarm")},
+        rps=plan.nearby_rps,
+    )
+
+
+def _profile(session: Session, running: servers.Running, config: str) -> None:
+    """A separate run of `config` under py-spy (so that the measured figures carry no sampling)."""
+    folder = WORK / "profile"
+    children = [pid for pid in running.pids() if pid != running.process.pid]
+    with profile.recording(children, session.plan.duration, folder, config):
+        session.call(
+            config, running.host, f"{config}.profiled", duration=f"{session.plan.duration}s"
+        )
+    logger.info(f"profile of {config}: {folder / (config + '-summary.txt')}")
+
+
+def _accept(session: Session, host: str, made: fixtures.Fixtures) -> None:
+    plan = session.plan
+    warm = {
+        "data_file": "bench/data/accept_task_warm.json",
+        "metadata": _bearer("acceptwarm"),
+        "total": made.accept_warm,
+        "duration": "0s",
+    }
+    if made.accept >= plan.accept_rps_bound * plan.duration:
+        session.measure(
+            "accept_task", "AcceptTask (each task once, an eligible worker)", host, warm=warm
+        )
+        return
+    # A small database has fewer open tasks than a timed run could take: send exactly that many.
+    session.measure(
+        "accept_task",
+        "AcceptTask (each task once, an eligible worker)",
+        host,
+        warm=warm,
+        total=made.accept,
+        duration="0s",
+    )
+    session.rows[-1].notes.append(
+        f"{made.accept} open tasks to take: a fixed count, not a duration"
+    )
+
+
+def _sustained(session: Session, running: servers.Running, made: fixtures.Fixtures) -> None:
+    plan = session.plan
+    top = next(r for r in session.rows if r.scenario == "feed_normal").result["rps"]
+    rate = plan.sustained_rps or max(1, int(top / 2))
+    _fill(session, running.host, made, "feed_sustained.refill")
+    before = running.rss_mib()
+    result = session.call(
+        "feed_normal",
+        running.host,
+        "feed_sustained",
+        keep=True,
+        rps=rate,
+        duration=f"{plan.sustained_seconds}s",
+    )
+    after = running.rss_mib()
+    row = Row(
+        "feed_sustained",
+        f"GetFeed NORMAL sustained ({plan.sustained_seconds} s, cache "
+        "entries expiring and refilling as in production)",
+        f"c={plan.concurrency}, {rate} req/s, {plan.sustained_seconds}s",
+        asdict(result),
+    )
+    row.notes.append(f"server RSS {before:.0f} MiB before, {after:.0f} MiB after")
+    session.rows.append(row)
+    logger.info(
+        f"feed_sustained: {result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms, "
+        f"{result.error_count} errors; RSS {before:.0f} → {after:.0f} MiB"
+    )
+
+
+def _commit() -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    return done.stdout.strip() or "unknown"

@@ -27,7 +27,6 @@ from hustle.v1 import (
     dispute_pb2,
     dispute_pb2_grpc,
     feed_pb2,
-    feed_pb2_grpc,
     system_pb2,
     system_pb2_grpc,
     task_pb2,
@@ -40,6 +39,7 @@ from hustle.v1 import (
     verification_pb2_grpc,
 )
 from server import http, observability, reflection
+from server.api.v1 import feed as feed_api
 from server.api.v1.auth import AuthService
 from server.api.v1.disputes import DisputeService
 from server.api.v1.feed import FeedService
@@ -52,10 +52,9 @@ from server.cache import FeedCache
 from server.config import Settings
 from server.db import Database
 from server.health import HealthMonitor
-from server.interceptors.auth import AuthInterceptor
+from server.interceptors.admission import AdmissionInterceptor
 from server.interceptors.errors import ErrorMappingInterceptor
 from server.interceptors.metrics import MetricsInterceptor
-from server.interceptors.ratelimit import RateLimitInterceptor
 from server.interceptors.request_context import RequestContextInterceptor
 from server.interceptors.sentry import SentryInterceptor
 from server.policy import policies
@@ -145,10 +144,10 @@ class HustleServer:
         ]
         if sentry_sdk.get_client().is_active():
             chain.append(SentryInterceptor())
-        chain.append(AuthInterceptor(self.policies, self.sessions))
         chain.append(
-            RateLimitInterceptor(
+            AdmissionInterceptor(
                 self.policies,
+                self.sessions,
                 self.rate_limiter,
                 trust_proxy_headers=self.settings.trust_proxy_headers,
             )
@@ -179,9 +178,7 @@ class HustleServer:
         task_pb2_grpc.add_TaskServiceServicer_to_server(
             TaskService(db, self.feed_cache, settings), server
         )
-        feed_pb2_grpc.add_FeedServiceServicer_to_server(
-            FeedService(db, self.feed_cache, settings), server
-        )
+        feed_api.add_to_server(FeedService(db, self.feed_cache, settings), server)
         dispute_pb2_grpc.add_DisputeServiceServicer_to_server(DisputeService(db, settings), server)
         upload_pb2_grpc.add_UploadServiceServicer_to_server(
             UploadService(db, self.resources.storage), server

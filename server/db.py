@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +98,7 @@ class Session:
 
     async def _run(self, name: str, params: Mapping[str, Any]) -> psycopg.AsyncCursor[DictRow]:
         query = self._queries[name]
-        cursor = self.conn.cursor(row_factory=dict_row)
+        cursor = self.conn.cursor(row_factory=dict_row, binary=True)
         started = time.perf_counter()
         try:
             await cursor.execute(query.sql, params)
@@ -150,6 +150,9 @@ class Database:
             timeout=settings.db_connect_timeout_seconds,
             max_idle=settings.db_pool_max_idle_seconds,
             kwargs={
+                # a lone statement is its own transaction (one round trip, not BEGIN/COMMIT
+                # around it); `transaction()` opens explicit ones
+                "autocommit": True,
                 "connect_timeout": max(1, round(settings.db_connect_timeout_seconds)),
                 "application_name": name,
                 # short OLTP queries: compiling them with JIT costs more than it saves
@@ -190,12 +193,16 @@ class Database:
                 metrics.DB_POOL_WAITING.dec()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Session]:
+    async def transaction(self, *, pipeline: bool = False) -> AsyncIterator[Session]:
         """One transaction: committed when the block ends cleanly, rolled back on error.
 
         Inside another transaction of the same task (e.g. a domain function called within an
         idempotent call's transaction) it is a savepoint of that transaction, and its
         `on_commit` effects wait for the outer commit.
+
+        `pipeline`: send BEGIN and the statements together, waiting only when a result is read
+        (psycopg's pipeline mode), for short read-only blocks whose statements do not depend
+        on each other's results: two round trips (the reads, COMMIT) instead of one each.
         """
         outer = _active.get()
         if outer is not None and outer[0] is self:
@@ -204,7 +211,11 @@ class Database:
                 yield Session(conn, self.queries, self.slow_query_seconds, effects)
             return
         effects = []
-        async with self.connection() as conn, conn.transaction():
+        async with (
+            self.connection() as conn,
+            conn.pipeline() if pipeline else nullcontext(),
+            conn.transaction(),
+        ):
             session = Session(conn, self.queries, self.slow_query_seconds, effects)
             token = _active.set((self, session))
             try:
@@ -217,18 +228,30 @@ class Database:
             except Exception as exc:  # the change is committed: report, do not undo the call
                 logger.opt(exception=exc).warning("an after-commit effect failed")
 
+    @asynccontextmanager
+    async def _statement(self) -> AsyncIterator[Session]:
+        """Where one statement runs: the task's open transaction (as a savepoint, as
+        `transaction()` nests), or else a pooled connection on its own (autocommit)."""
+        outer = _active.get()
+        if outer is not None and outer[0] is self:
+            async with self.transaction() as tx:
+                yield tx
+            return
+        async with self.connection() as conn:
+            yield Session(conn, self.queries, self.slow_query_seconds)
+
     async def one(self, name: str, **params: Any) -> DictRow | None:
-        async with self.transaction() as tx:
-            return await tx.one(name, **params)
+        async with self._statement() as session:
+            return await session.one(name, **params)
 
     async def all(self, name: str, **params: Any) -> list[DictRow]:
-        async with self.transaction() as tx:
-            return await tx.all(name, **params)
+        async with self._statement() as session:
+            return await session.all(name, **params)
 
     async def scalar(self, name: str, **params: Any) -> Any:
-        async with self.transaction() as tx:
-            return await tx.scalar(name, **params)
+        async with self._statement() as session:
+            return await session.scalar(name, **params)
 
     async def execute(self, name: str, **params: Any) -> int:
-        async with self.transaction() as tx:
-            return await tx.execute(name, **params)
+        async with self._statement() as session:
+            return await session.execute(name, **params)

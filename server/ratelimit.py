@@ -47,23 +47,59 @@ def limits_from(settings: Settings) -> Mapping[Group, int]:
     }
 
 
-_SCRIPT = """
-local now, window, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local wait = 0
-for _, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  if redis.call('ZCARD', key) >= limit then
-    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    wait = math.max(wait, tonumber(oldest[2]) + window - now)
+# The sliding window over a list of counters: refuse (returning the wait in ms) if any is full,
+# else record the call in all of them.
+_WINDOW = """
+local function admit(keys, now, window, limit, member)
+  local wait = 0
+  for _, key in ipairs(keys) do
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+    if redis.call('ZCARD', key) >= limit then
+      local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+      wait = math.max(wait, tonumber(oldest[2]) + window - now)
+    end
   end
+  if wait > 0 then return wait end
+  for _, key in ipairs(keys) do
+    redis.call('ZADD', key, now, member)
+    redis.call('PEXPIRE', key, window)
+  end
+  return 0
 end
-if wait > 0 then return wait end
-for _, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[4])
-  redis.call('PEXPIRE', key, window)
-end
-return 0
 """
+
+_SCRIPT = (
+    _WINDOW + "return admit(KEYS, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])"
+)
+
+# A cached session (KEYS[1], server/sessions.py's entry) and the call's counters in one round
+# trip: no live entry → {nil, 0}, nothing counted; an admin-only call by a non-admin → {entry, 0},
+# not counted (it is refused); else the user's counter (ARGV[6] .. user id) joins KEYS[2..].
+_SESSION_SCRIPT = (
+    _WINDOW
+    + """
+local entry = redis.call('GET', KEYS[1])
+if not entry then return {false, 0} end
+local session = cjson.decode(entry)
+local now = tonumber(ARGV[1])
+if tonumber(session.expires_at) * 1000 <= now then return {false, 0} end
+if ARGV[5] == '1' and not session.is_admin then return {entry, 0} end
+local keys = {}
+for i = 2, #KEYS do keys[#keys + 1] = KEYS[i] end
+keys[#keys + 1] = ARGV[6] .. session.user_id
+return {entry, admit(keys, now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])}
+"""
+)
+
+
+def _key(group: Group, identity: str) -> str:
+    return f"rl:{group.value}:{identity}"
+
+
+def _refuse_if(group: Group, wait_ms: int) -> None:
+    if wait_ms > 0:
+        metrics.RATE_LIMITED.labels(group.value).inc()
+        raise HxError("HX501", retry_after_seconds=round(wait_ms / 1000, 3))
 
 
 class RateLimiter:
@@ -77,12 +113,13 @@ class RateLimiter:
         self._limits = limits
         self._window_ms = int(window_seconds * 1000)
         self._script = redis_client.register_script(_SCRIPT)
+        self._session_script = redis_client.register_script(_SESSION_SCRIPT)
         self._local: dict[str, deque[int]] = defaultdict(deque)
         self._last_warning = 0.0
 
     async def check(self, group: Group, identities: Sequence[str], *, fail_closed: bool) -> None:
         """Count one call of `group` for every identity, or raise HX501 with the retry delay."""
-        keys = [f"rl:{group.value}:{identity}" for identity in identities]
+        keys = [_key(group, identity) for identity in identities]
         now = int(time.time() * 1000)
         limit = self._limits[group]
         try:
@@ -101,9 +138,39 @@ class RateLimiter:
                     "rate limiter: Redis unreachable; using a per-process budget"
                 )
             wait_ms = self._check_locally(keys, now, limit)
-        if wait_ms > 0:
-            metrics.RATE_LIMITED.labels(group.value).inc()
-            raise HxError("HX501", retry_after_seconds=round(wait_ms / 1000, 3))
+        _refuse_if(group, wait_ms)
+
+    async def check_session(
+        self,
+        session_key: str,
+        group: Group,
+        identities: Sequence[str],
+        *,
+        admin_only: bool,
+    ) -> bytes | None:
+        """The common case in one round trip: when the session cached at `session_key` is live,
+        count the call for `identities` and its user (HX501 if any counter is full) and return
+        the entry. None when the cache cannot answer (not cached, expired, Redis unreachable):
+        nothing was counted, and the caller takes the separate paths (database, then `check`).
+        An admin-only call by a non-admin returns the entry uncounted, to be refused."""
+        now = int(time.time() * 1000)
+        keys = [session_key, *(_key(group, identity) for identity in identities)]
+        args: list[str | int] = [
+            now,
+            self._window_ms,
+            self._limits[group],
+            f"{now}-{uuid.uuid4().hex}",
+            "1" if admin_only else "0",
+            _key(group, "user:"),
+        ]
+        try:
+            entry, wait_ms = await self._session_script(keys=keys, args=args)
+        except redis.exceptions.RedisError:
+            return None
+        if entry is None:
+            return None
+        _refuse_if(group, int(wait_ms))
+        return bytes(entry)
 
     def _check_locally(self, keys: Sequence[str], now: int, limit: int) -> int:
         wait = 0

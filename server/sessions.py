@@ -1,7 +1,8 @@
 """Bearer tokens → callers, with a Redis cache in front of the sessions table.
 
-A token's session is cached for up to an hour (`sess:<sha256>`), and remembered in the user's
-set (`usersess:<user id>`) so that revoking one session or all of them drops the cache at once:
+A token's session is cached for up to an hour (`sess:<sha256>`, JSON: user_id, session_id,
+is_admin, expires_at; server/ratelimit.py's session script reads it too), and remembered in the
+user's set (`usersess:<user id>`) so that revoking one session or all of them drops the cache:
 a revoked token is refused on its next call even if it was cached. When Redis is unreachable
 the database answers every lookup.
 """
@@ -35,6 +36,19 @@ class SessionStore:
         self._db = db
         self._redis = redis_client
 
+    @staticmethod
+    def cache_key(token_hash: bytes) -> str:
+        """Where a token's session is cached (read in one round trip with the rate limits)."""
+        return _key(token_hash)
+
+    @staticmethod
+    def from_cache(cached: bytes | str, token_hash: bytes) -> Caller | None:
+        """The caller a cached entry names, None once the session has expired."""
+        entry = json.loads(cached)
+        if entry["expires_at"] <= time.time():
+            return None
+        return Caller(entry["user_id"], entry["session_id"], entry["is_admin"], token_hash)
+
     async def authenticate(self, token_hash: bytes) -> Caller | None:
         now = time.time()
         try:
@@ -42,10 +56,8 @@ class SessionStore:
         except redis.exceptions.RedisError as exc:
             logger.bind(error=str(exc)).warning("session cache unavailable; asking the database")
             cached = None
-        if cached is not None:
-            entry = json.loads(cached)
-            if entry["expires_at"] > now:
-                return Caller(entry["user_id"], entry["session_id"], entry["is_admin"], token_hash)
+        if cached is not None and (found := self.from_cache(cached, token_hash)) is not None:
+            return found
         row = await self._db.one("session_by_token", token_hash=token_hash)
         if row is None:
             return None

@@ -84,10 +84,24 @@ async def _query(
 ) -> list[dict[str, Any]]:
     limit = query.page_size + 1
     if query.mode == "NEARBY":
-        distance, created, task = after if after else (None, None, None)
-        async with db.transaction() as tx:
+        return await _nearby(db, user_id, query, after, limit)
+    created, task = after if after else (None, None)
+    name = "feed_urgent" if query.mode == "URGENT" else "feed_normal"
+    return await db.all(name, user_id=user_id, after_created=created, after_id=task, limit=limit)
+
+
+async def _nearby(
+    db: Database, user_id: str, query: FeedQuery, after: list[Any] | None, limit: int
+) -> list[dict[str, Any]]:
+    """`limit` rows nearest first, then newest. The index gives rows in distance order only (see
+    feed_nearby), so fetch one more than needed: if it is as far as the last wanted row, tasks at
+    that distance may have been cut at random; fetch more until they are not."""
+    distance, created, task = after if after else (None, None, None)
+    fetch = limit + 1
+    while True:
+        async with db.transaction(pipeline=True) as tx:
             await tx.execute("prefer_index_order")
-            return await tx.all(
+            rows = await tx.all(
                 "feed_nearby",
                 user_id=user_id,
                 point=f"SRID=4326;POINT({query.longitude} {query.latitude})",
@@ -95,8 +109,8 @@ async def _query(
                 after_distance=distance,
                 after_created=created,
                 after_id=task,
-                limit=limit,
+                limit=fetch,
             )
-    created, task = after if after else (None, None)
-    name = "feed_urgent" if query.mode == "URGENT" else "feed_normal"
-    return await db.all(name, user_id=user_id, after_created=created, after_id=task, limit=limit)
+        if len(rows) < fetch or rows[-1]["distance"] > rows[limit - 1]["distance"]:
+            return rows[:limit]  # sorted by the query: distance, created_at DESC, id DESC
+        fetch *= 2

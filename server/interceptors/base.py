@@ -27,6 +27,14 @@ def split_method(method: str) -> tuple[str, str]:
     return service, name
 
 
+def metadata_value(context: aio.ServicerContext[Any, Any], key: str) -> str | None:
+    """The first value the client sent for a metadata key (keys are lower case)."""
+    for item_key, value in context.invocation_metadata() or ():
+        if item_key == key:
+            return value.decode("ascii", "replace") if isinstance(value, bytes) else value
+    return None
+
+
 def final_code(
     context: aio.ServicerContext[Any, Any], exc: BaseException | None
 ) -> grpc.StatusCode:
@@ -43,6 +51,12 @@ def final_code(
 
 
 class AroundInterceptor(aio.ServerInterceptor):
+    def __init__(self) -> None:
+        # method -> (its handler, that handler wrapped in `around`)
+        self._wrapped: dict[
+            str, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]
+        ] = {}
+
     def around(
         self, method: str, context: aio.ServicerContext[Any, Any], request: Any
     ) -> AbstractAsyncContextManager[None]:
@@ -58,7 +72,12 @@ class AroundInterceptor(aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        return _wrap(handler, handler_call_details.method, self.around)
+        # grpc asks on every call; the wrapped handler of a method is the same every time.
+        method = handler_call_details.method
+        found = self._wrapped.get(method)
+        if found is None or found[0] is not handler:
+            found = self._wrapped[method] = (handler, _wrap(handler, method, self.around))
+        return found[1]
 
 
 def _wrap(

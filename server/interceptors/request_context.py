@@ -16,20 +16,14 @@ from grpc import aio
 from loguru import logger
 
 from server import request_context
-from server.interceptors.base import AroundInterceptor, final_code
+from server.interceptors.base import AroundInterceptor, final_code, metadata_value
 
 REQUEST_ID_HEADER = "x-request-id"
 
 
-def _metadata_value(context: aio.ServicerContext[Any, Any], key: str) -> str | None:
-    for item_key, value in context.invocation_metadata() or ():
-        if item_key == key:
-            return value.decode("ascii", "replace") if isinstance(value, bytes) else value
-    return None
-
-
 class RequestContextInterceptor(AroundInterceptor):
     def __init__(self, *, access_log: bool = True) -> None:
+        super().__init__()
         self._access_log = access_log
 
     @asynccontextmanager
@@ -37,7 +31,7 @@ class RequestContextInterceptor(AroundInterceptor):
         self, method: str, context: aio.ServicerContext[Any, Any], request: Any
     ) -> AsyncIterator[None]:
         request_id = request_context.accept_or_make_request_id(
-            _metadata_value(context, REQUEST_ID_HEADER)
+            metadata_value(context, REQUEST_ID_HEADER)
         )
         request_context.begin(request_id, method)
         await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))

@@ -3,6 +3,7 @@ GIST index at 100k tasks."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import secrets
 import uuid
@@ -237,12 +238,6 @@ def test_feed_law(scenario: dict[str, Any], feed_server: str, database_url: str)
 
 
 @pytest.fixture
-def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture
 async def market(
     settings: Settings, resources: Resources, conn: psycopg.Connection[Any]
 ) -> AsyncIterator[Market]:
@@ -288,6 +283,34 @@ async def test_nearby_returns_only_tasks_in_the_radius_sorted_by_distance(market
         error = exc
     assert error is not None
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_nearby_pages_through_tasks_at_the_same_spot_in_order(market: Market) -> None:
+    """The index returns tasks at one distance in any order; pages must still be exact."""
+    poster, worker = market.poster(), market.worker()
+    here = (34.0522, -118.2437)
+    spots = [0.2, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 5.0]  # km north; 5 share a spot
+    for km in spots:
+        await market.post(poster, lat=here[0] + km / 111.195, lng=here[1])
+    request = F.GetFeedRequest(mode=F.FEED_MODE_NEARBY, page_size=2,
+                               location=common_pb2.LatLng(latitude=here[0], longitude=here[1]))  # fmt: skip
+    items: list[F.FeedItem] = []
+    while True:
+        page = await market.feed.GetFeed(request, metadata=worker.auth, timeout=10)
+        items.extend(page.items)
+        if not page.next_page_token:
+            break
+        request.page_token = page.next_page_token
+    assert len(items) == len(spots)
+    assert len({i.task.task_id for i in items}) == len(spots)
+    keys = [(i.distance_meters, -i.task.created_at.ToNanoseconds(), i.task.task_id) for i in items]
+    ties = [k for k in keys if k[0] == keys[1][0]]
+    assert len(ties) == 5
+    # nearest first; at one distance newest first, then the larger id first
+    assert [k[:2] for k in keys] == sorted(k[:2] for k in keys)
+    for a, b in itertools.pairwise(keys):
+        if a[:2] == b[:2]:
+            assert a[2] > b[2]
 
 
 async def test_a_task_taken_by_someone_else_leaves_the_feed_at_once(market: Market) -> None:
@@ -383,3 +406,5 @@ def test_nearby_uses_the_gist_index_on_100k_tasks(conn: psycopg.Connection[Any])
         plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, params))  # type: ignore[operator]
     assert "tasks_feed_location_idx" in plan, plan
     assert "Seq Scan on tasks" not in plan, plan
+    # nearest-first straight from the index (KNN), not every task in the radius sorted
+    assert "Order By: (location <->" in plan, plan

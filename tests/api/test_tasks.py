@@ -4,7 +4,7 @@ branch, the accept race, cross-user access, idempotency keys."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -19,12 +19,6 @@ from tests.api.market import Market
 from tests.helpers import error_details
 
 S = task_pb2
-
-
-@pytest.fixture
-def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        yield connection
 
 
 @pytest.fixture

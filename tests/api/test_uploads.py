@@ -54,12 +54,6 @@ def minimal_pdf() -> bytes:
 
 
 @pytest.fixture
-def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(database_url, autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture
 async def app(
     settings: Settings, resources: Resources, conn: psycopg.Connection[Any]
 ) -> AsyncIterator[tuple[Market, aio.Channel]]:

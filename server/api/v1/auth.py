@@ -13,8 +13,8 @@ from server.config import Settings
 from server.db import Database
 from server.domain import auth, users
 from server.errors import invalid
-from server.interceptors.auth import metadata_value
-from server.interceptors.ratelimit import client_ip
+from server.interceptors.admission import client_ip
+from server.interceptors.base import metadata_value
 from server.sessions import SessionStore
 
 Context = aio.ServicerContext[Any, Any]

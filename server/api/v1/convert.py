@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -10,16 +10,18 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hustle.v1 import auth_pb2, common_pb2, dispute_pb2, task_pb2, user_pb2
 from server.domain.auth import Grant
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MODES = {"POSTER": user_pb2.USER_MODE_POSTER, "WORKER": user_pb2.USER_MODE_WORKER}
 MODE_NAMES = {value: name for name, value in MODES.items()}
 
 
 def timestamp(value: datetime | None) -> Timestamp | None:
+    """An aware datetime as a Timestamp (what `Timestamp.FromDatetime` does, at half the cost:
+    a feed page converts some 150 of them)."""
     if value is None:
         return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    since = value - EPOCH  # exact (a float timestamp can round 0.9999995 s up to the next second)
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 def session(grant: Grant) -> auth_pb2.Session:

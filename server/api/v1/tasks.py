@@ -16,7 +16,7 @@ from server.config import Settings
 from server.db import Database
 from server.domain import proofs, tasks
 from server.errors import invalid
-from server.interceptors.auth import metadata_value
+from server.interceptors.base import metadata_value
 
 Context = aio.ServicerContext[Any, Any]
 _CATEGORY = re.compile(r"^[A-Z][A-Z_]{1,39}$")

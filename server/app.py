@@ -203,10 +203,15 @@ class HustleServer:
         self._grpc = server
 
     async def stop(self, grace: float) -> None:
-        """Drain: NOT_SERVING, refuse new calls, give in-flight calls `grace` seconds, close."""
+        """Drain: refuse new calls, then NOT_SERVING (gRPC health, /health 503), give in-flight
+        calls `grace` seconds, close. In this order a 503 means new calls are refused
+        (UNAVAILABLE); flipped first, a call could slip in between and, under load, be cut by
+        the stop (CANCELLED, which clients do not retry)."""
+        stopping = asyncio.ensure_future(self._grpc.stop(grace)) if self._grpc else None
+        await asyncio.sleep(0)  # grpc's stop refuses new calls from its first step on
         await self.health.drain()
-        if self._grpc is not None:
-            await self._grpc.stop(grace)
+        if stopping is not None:
+            await stopping
         if self._health_task is not None:
             self._health_task.cancel()
             await asyncio.gather(self._health_task, return_exceptions=True)

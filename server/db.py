@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,16 +193,12 @@ class Database:
                 metrics.DB_POOL_WAITING.dec()
 
     @asynccontextmanager
-    async def transaction(self, *, pipeline: bool = False) -> AsyncIterator[Session]:
+    async def transaction(self) -> AsyncIterator[Session]:
         """One transaction: committed when the block ends cleanly, rolled back on error.
 
         Inside another transaction of the same task (e.g. a domain function called within an
         idempotent call's transaction) it is a savepoint of that transaction, and its
         `on_commit` effects wait for the outer commit.
-
-        `pipeline`: send BEGIN and the statements together, waiting only when a result is read
-        (psycopg's pipeline mode), for short read-only blocks whose statements do not depend
-        on each other's results: two round trips (the reads, COMMIT) instead of one each.
         """
         outer = _active.get()
         if outer is not None and outer[0] is self:
@@ -211,11 +207,7 @@ class Database:
                 yield Session(conn, self.queries, self.slow_query_seconds, effects)
             return
         effects = []
-        async with (
-            self.connection() as conn,
-            conn.pipeline() if pipeline else nullcontext(),
-            conn.transaction(),
-        ):
+        async with self.connection() as conn, conn.transaction():
             session = Session(conn, self.queries, self.slow_query_seconds, effects)
             token = _active.set((self, session))
             try:

@@ -93,24 +93,22 @@ async def _query(
 async def _nearby(
     db: Database, user_id: str, query: FeedQuery, after: list[Any] | None, limit: int
 ) -> list[dict[str, Any]]:
-    """`limit` rows nearest first, then newest. The index gives rows in distance order only (see
-    feed_nearby), so fetch one more than needed: if it is as far as the last wanted row, tasks at
-    that distance may have been cut at random; fetch more until they are not."""
+    """`limit` rows nearest first, then newest. The scan gives rows in distance order only (see
+    nearby_open_tasks), so fetch one more than needed: if it is as far as the last wanted row,
+    tasks at that distance may have been cut at random; fetch more until they are not."""
     distance, created, task = after if after else (None, None, None)
     fetch = limit + 1
     while True:
-        async with db.transaction(pipeline=True) as tx:
-            await tx.execute("prefer_index_order")
-            rows = await tx.all(
-                "feed_nearby",
-                user_id=user_id,
-                point=f"SRID=4326;POINT({query.longitude} {query.latitude})",
-                radius=query.radius_meters,
-                after_distance=distance,
-                after_created=created,
-                after_id=task,
-                limit=fetch,
-            )
+        rows = await db.all(
+            "feed_nearby",
+            user_id=user_id,
+            point=f"SRID=4326;POINT({query.longitude} {query.latitude})",
+            radius=query.radius_meters,
+            after_distance=distance,
+            after_created=created,
+            after_id=task,
+            limit=fetch,
+        )
         if len(rows) < fetch or rows[-1]["distance"] > rows[limit - 1]["distance"]:
             return rows[:limit]  # sorted by the query: distance, created_at DESC, id DESC
         fetch *= 2

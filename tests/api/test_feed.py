@@ -372,9 +372,16 @@ async def test_a_capability_change_shows_in_the_next_feed_call(
     market.world.verification(
         worker.user_id, "TRADE_LICENSE", trade="electrician", approve_by=market.world.admin()
     )
-    await eventually(lambda: market.world.value("SELECT version FROM capability_profiles WHERE user_id = %s",
-                                                worker.user_id), lambda v: v == version + 1, timeout=30,
-                     what=lambda: capability_worker.process.output)  # fmt: skip
+    # the job is done when it has logged so: its commit, then the cache's new profile version
+    done = "capability profile recomputed"
+
+    def finished() -> bool:
+        output = capability_worker.process.output
+        return any(done in line and str(worker.user_id) in line for line in output.splitlines())
+
+    await eventually(finished, bool, timeout=30, what=lambda: capability_worker.process.output)
+    profile = "SELECT version FROM capability_profiles WHERE user_id = %s"
+    assert market.world.value(profile, worker.user_id) == version + 1
     assert task.task_id in await feed_ids(market, worker, mode=F.FEED_MODE_NORMAL)
 
 
@@ -401,9 +408,17 @@ def test_nearby_uses_the_gist_index_on_100k_tasks(conn: psycopg.Connection[Any])
     sql = load_queries()["feed_nearby"].sql.replace("%(", "%%(").replace("%%(", "%(")
     params = {"user_id": worker, "point": "SRID=4326;POINT(-118.25 34.05)", "radius": 16000,
               "after_distance": None, "after_created": None, "after_id": None, "limit": 51}  # fmt: skip
-    with conn.transaction():
-        conn.execute(load_queries()["prefer_index_order"].sql)
-        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, params))  # type: ignore[operator]
+    # the scan is inside nearby_open_tasks: auto_explain shows the plan it really ran with
+    plans: list[str] = []
+    conn.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
+    for setting in ("auto_explain.log_min_duration = 0", "auto_explain.log_nested_statements = on",
+                    "auto_explain.log_level = notice", "client_min_messages = notice"):  # fmt: skip
+        conn.execute(f"SET {setting}")  # type: ignore[arg-type]
+    conn.execute("LOAD 'auto_explain'")
+    rows = conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+    conn.execute("SET auto_explain.log_min_duration = -1")
+    assert rows, "the worker has tasks nearby"
+    plan = next(p for p in plans if "FROM tasks t" in p)
     assert "tasks_feed_location_idx" in plan, plan
     assert "Seq Scan on tasks" not in plan, plan
     # nearest-first straight from the index (KNN), not every task in the radius sorted

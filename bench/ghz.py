@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ class Result:
     statuses: dict[str, int]
     errors: dict[str, int]
     server_cpu_ms: float = float("nan")  # server CPU time per call (all its processes)
+    ghz_cpu_ms: float = float("nan")  # ghz's own CPU time per call (it shares the cores)
 
     @property
     def error_count(self) -> int:
@@ -78,11 +80,22 @@ def run(binary: str, config: str, host: str, output: Path, **overrides: str | in
         if value is not None:
             args += [f"--{name.replace('_', '-')}", str(value)]
     args.append(host)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=os.environ.copy())
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # ghz has been waited for: counted
     if done.returncode not in (0, 1) or not done.stdout.strip():  # 1: some calls failed
         raise RuntimeError(f"ghz {config} failed ({done.returncode}): {done.stderr.strip()}")
     report = json.loads(done.stdout)
     report.pop("details", None)
+    options = report.get("options") or {}
+    if isinstance(options.get("data"), list):  # a data file's every request (megabytes)
+        options["data"] = f"{len(options['data'])} requests from the data file"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    return Result.from_report(report)
+    result = Result.from_report(report)
+    spent = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return (
+        replace(result, ghz_cpu_ms=round(spent * 1000 / result.count, 3))
+        if result.count
+        else result
+    )

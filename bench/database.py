@@ -1,4 +1,8 @@
-"""The bench databases: one per size (`hustle_bench_<tasks>`), seeded once and reused.
+"""The bench databases: one per size (`hustle_bench_<tasks>`), seeded once and never served.
+
+A run changes what it measures (AcceptTask takes open tasks, CreateTask adds some), so each run
+gets a fresh copy, `hustle_bench_<tasks>_run` (CREATE DATABASE ... TEMPLATE: a file copy, seconds
+where the seed takes minutes), and every run starts from the same data.
 
 A database counts as seeded only when the seed finished: the last step writes a comment on the
 database naming what was seeded, so an interrupted seed is dropped and redone, never measured.
@@ -31,11 +35,12 @@ def _with_database(url: str, name: str) -> str:
 
 
 def _marker(tasks: int) -> str:
-    return f"hustle bench: seeded users={users_for(tasks)} tasks={tasks} seed={SEED}"
+    # "template": what earlier versions left was served and changed by their runs
+    return f"hustle bench template: seeded users={users_for(tasks)} tasks={tasks} seed={SEED}"
 
 
 def prepare(base_url: str, tasks: int, env: dict[str, str]) -> str:
-    """The URL of a migrated, fully seeded bench database with `tasks` tasks."""
+    """The URL of a fresh copy of the migrated, fully seeded bench database of `tasks` tasks."""
     name = f"hustle_bench_{tasks}"
     url, admin = _with_database(base_url, name), _with_database(base_url, "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -76,4 +81,16 @@ def prepare(base_url: str, tasks: int, env: dict[str, str]) -> str:
                 )
             )
         logger.info(f"{name}: seeded in {time.monotonic() - started:.0f} s")
-    return url
+    copy = f"{name}_run"
+    started = time.monotonic()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(copy))
+        )
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                sql.Identifier(copy), sql.Identifier(name)
+            )
+        )
+    logger.info(f"{copy}: copied from {name} in {time.monotonic() - started:.1f} s")
+    return _with_database(base_url, copy)

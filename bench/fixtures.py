@@ -10,6 +10,7 @@ number, so the callers are named by what a template can compute:
                          cache and still finds eligible tasks
     bench-accept-<n>     request n of the AcceptTask run: a worker the eligibility predicate
                          admits for task n of the data file; each task is taken exactly once
+    bench-nearbylight-<n>  the same for the NEARBY run at a light load, with its own rows
     bench-*warm-<n>      the same for the warm-ups, with their own rows, so that a warm-up
                          neither fills the measured run's cache nor takes its tasks
 
@@ -45,6 +46,7 @@ MAX_ACCEPTS_PER_WORKER = 4  # well under the write limit (20 a minute) across wa
 FILES = {
     "nearby": "feed_nearby",
     "nearbywarm": "feed_nearby_warm",
+    "nearbylight": "feed_nearby_light",
     "accept": "accept_task",
     "acceptwarm": "accept_task_warm",
 }
@@ -58,6 +60,7 @@ class Sizes:
 
     nearby: int
     nearby_warm: int
+    nearby_light: int
     accept: int
     accept_warm: int
     tasks: int = 5_000
@@ -72,6 +75,7 @@ class Fixtures:
     accept_warm: int
     nearby: int
     nearby_warm: int
+    nearby_light: int
 
 
 def token(role: str, n: int | str) -> str:
@@ -110,7 +114,11 @@ def build(url: str, sizes: Sizes, seed: int = 42) -> Fixtures:
         points: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for row in _rows(conn, "open_points"):
             points[row["location_state"]].append((row["latitude"], row["longitude"]))
-        for role, count in (("nearby", sizes.nearby), ("nearbywarm", sizes.nearby_warm)):
+        for role, count in (
+            ("nearby", sizes.nearby),
+            ("nearbywarm", sizes.nearby_warm),
+            ("nearbylight", sizes.nearby_light),
+        ):
             requests = []
             for n in range(count):
                 reader = readers[n % READERS]
@@ -142,7 +150,9 @@ def build(url: str, sizes: Sizes, seed: int = 42) -> Fixtures:
             sessions += [(worker, token(role, n)) for n, (_, worker) in enumerate(chosen)]
 
         _insert_sessions(conn, sessions)
-    return Fixtures(READERS, len(measured), len(warm), sizes.nearby, sizes.nearby_warm)
+    return Fixtures(
+        READERS, len(measured), len(warm), sizes.nearby, sizes.nearby_warm, sizes.nearby_light
+    )
 
 
 def _nearby(rng: random.Random, latitude: float, longitude: float) -> dict[str, Any]:

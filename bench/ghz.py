@@ -49,6 +49,7 @@ class Result:
     errors: dict[str, int]
     server_cpu_ms: float = float("nan")  # server CPU time per call (all its processes)
     ghz_cpu_ms: float = float("nan")  # ghz's own CPU time per call (it shares the cores)
+    steal_pct: float = float("nan")  # CPU time the VM's host took back during the run
 
     @property
     def error_count(self) -> int:

@@ -74,7 +74,11 @@ class Session:
         }
         folder = self.folder if keep else WORK / "ghz" / self.folder.name
         before = self.server.cpu_seconds() if self.server else 0.0
+        ticks = servers.cpu_ticks()
         result = ghz.run(self.binary, config, host, folder / f"{name}.json", **(base | overrides))
+        steal, total = (now - then for now, then in zip(servers.cpu_ticks(), ticks, strict=True))
+        if total:
+            result = replace(result, steal_pct=round(100 * steal / total, 1))
         if self.server and result.count:
             spent = self.server.cpu_seconds() - before
             result = replace(result, server_cpu_ms=round(spent * 1000 / result.count, 3))
@@ -97,7 +101,10 @@ class Session:
             self.call(config, host, f"{name}.warmup", **warm_overrides)
         run = {"duration": f"{self.plan.duration}s", **overrides}
         result = self.call(config, host, name, keep=True, **run)
-        self.rows.append(Row(name, title, _describe(self.plan, run), asdict(result)))
+        row = Row(name, title, _describe(self.plan, run), asdict(result))
+        if result.steal_pct >= 1:
+            row.notes.append(f"the VM's host took {result.steal_pct:g} % of the CPU time (steal)")
+        self.rows.append(row)
         logger.info(
             f"{name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.1f} ms, "
             f"p99 {result.p99_ms:.1f} ms, {result.error_count} errors, "
@@ -186,11 +193,10 @@ def _bench_redis(url: str) -> str:
 
 def _run_size(session: Session, tasks: int, url: str, base_env: Mapping[str, str]) -> None:
     plan = session.plan
-    # the NEARBY warm-up's points serve the light run too
-    warm_points = max(plan.nearby_rps * plan.warmup, plan.nearby_light_rps * plan.duration)
     sizes = fixtures.Sizes(
         nearby=plan.nearby_rps * plan.duration * 5 // 4 + 1_000,
-        nearby_warm=warm_points * 5 // 4 + 500,
+        nearby_warm=plan.nearby_rps * plan.warmup * 5 // 4 + 500,
+        nearby_light=plan.nearby_light_rps * plan.duration * 5 // 4 + 500,
         accept=plan.accept_rps_bound * plan.duration,
         accept_warm=plan.accept_rps_bound * plan.warmup,
     )
@@ -216,6 +222,7 @@ def _warm_sessions(session: Session, host: str, made: fixtures.Fixtures) -> None
         ("reader", made.readers),
         ("nearby", made.nearby),
         ("nearbywarm", made.nearby_warm),
+        ("nearbylight", made.nearby_light),
         ("accept", made.accept),
         ("acceptwarm", made.accept_warm),
     ):
@@ -276,25 +283,24 @@ def _feeds(session: Session, running: servers.Running, made: fixtures.Fixtures) 
         name="feed_normal_half",
         rps=half,
     )
-    # Its own points, not yet asked (the warm-up of the next row asks them again: no matter)
-    nearby_warm = {
-        "data_file": "bench/data/feed_nearby_warm.json",
-        "metadata": _bearer("nearbywarm"),
-    }
+    # Both warm up on the warm-up's points (the light run's warm-up asks a few of the main
+    # run's warm-up points first: no matter); each measures on points of its own.
+    warm = {"data_file": "bench/data/feed_nearby_warm.json", "metadata": _bearer("nearbywarm")}
     session.measure(
         "feed_nearby",
         "GetFeed NEARBY, uncached, light load (the call's own latency)",
         host,
-        warm={},
+        warm=warm,
         name="feed_nearby_light",
         rps=plan.nearby_light_rps,
-        **nearby_warm,
+        data_file="bench/data/feed_nearby_light.json",
+        metadata=_bearer("nearbylight"),
     )
     session.measure(
         "feed_nearby",
         "GetFeed NEARBY, uncached (a new point each request)",
         host,
-        warm=nearby_warm,
+        warm=warm,
         rps=plan.nearby_rps,
     )
 

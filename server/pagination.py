@@ -6,11 +6,13 @@ is signed with SECRET_KEY, so a client can pass it back but not forge or edit it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from server import security
 from server.errors import invalid
+
+Row = TypeVar("Row", bound=Mapping[str, Any])
 
 
 def encode(secret_key: str, kind: str, position: Sequence[Any]) -> str:
@@ -26,3 +28,20 @@ def decode(secret_key: str, kind: str, token: str, field: str = "page_token") ->
         raise invalid(field, "is not a page token of this list")
     position: list[Any] = payload["p"]
     return position
+
+
+def keyset(row: Mapping[str, Any], column: str = "created_at") -> list[Any]:
+    """A row's position in a list ordered by (`column`, id)."""
+    return [row[column].isoformat(), str(row["id"])]
+
+
+def split(
+    secret_key: str,
+    kind: str,
+    rows: Sequence[Row],
+    limit: int,
+    position: Callable[[Row], Sequence[Any]] = keyset,
+) -> tuple[list[Row], str]:
+    """Rows fetched as `limit` + 1 → the page, and the token of the next one ("" if none)."""
+    page = list(rows[:limit])
+    return page, encode(secret_key, kind, position(page[-1])) if len(rows) > limit else ""

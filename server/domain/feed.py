@@ -66,8 +66,9 @@ async def page(
     started = time.perf_counter()
     rows = await _query(db, user_id, query, after)
     metrics.FEED_QUERY_SECONDS.labels(query.mode).observe(time.perf_counter() - started)
-    items, more = rows[: query.page_size], len(rows) > query.page_size
-    token = pagination.encode(secret, kind, _position(query.mode, items[-1])) if more else ""
+    items, token = pagination.split(
+        secret, kind, rows, query.page_size, lambda row: _position(query.mode, row)
+    )
     body = render(items, token)
     if found.key is not None:
         await cache.store(found.key, body, TTL_SECONDS[query.mode], found.valid_until)
@@ -75,7 +76,7 @@ async def page(
 
 
 def _position(mode: str, row: dict[str, Any]) -> list[Any]:
-    keyset = [row["created_at"].isoformat(), str(row["id"])]
+    keyset = pagination.keyset(row)
     return [row["distance"], *keyset] if mode == "NEARBY" else keyset
 
 

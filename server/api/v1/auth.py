@@ -82,14 +82,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         secret = self._settings.secret_key.get_secret_value()
         after = pagination.decode(secret, "sessions", request.page_token)
         rows = await auth.list_sessions(self._db, user_id=who.user_id, after=after, limit=limit + 1)
-        page, more = rows[:limit], len(rows) > limit
-        token = (
-            pagination.encode(
-                secret, "sessions", [page[-1]["created_at"].isoformat(), str(page[-1]["id"])]
-            )
-            if more
-            else ""
-        )
+        page, token = pagination.split(secret, "sessions", rows, limit)
         return auth_pb2.ListSessionsResponse(
             sessions=[
                 auth_pb2.SessionInfo(

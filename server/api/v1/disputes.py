@@ -61,16 +61,7 @@ class DisputeService(dispute_pb2_grpc.DisputeServiceServicer):
         limit = validation.page_size(request.page_size, default=20, maximum=100)
         after = pagination.decode(self._secret, "open-disputes", request.page_token)
         rows = await disputes.list_open(self._db, after, limit + 1)
-        page = rows[:limit]
-        token = (
-            pagination.encode(
-                self._secret,
-                "open-disputes",
-                [page[-1]["created_at"].isoformat(), str(page[-1]["id"])],
-            )
-            if len(rows) > limit
-            else ""
-        )
+        page, token = pagination.split(self._secret, "open-disputes", rows, limit)
         return dispute_pb2.ListOpenDisputesResponse(
             disputes=[convert.dispute(r) for r in page], next_page_token=token
         )

@@ -202,13 +202,7 @@ class TaskService(task_pb2_grpc.TaskServiceServicer):
         limit = validation.page_size(size, default=20, maximum=100)
         after = pagination.decode(self._secret, kind, token)
         rows = await tasks.list_mine(self._db, query, caller.current().user_id, after, limit + 1)
-        page = rows[:limit]
-        last = page[-1] if page else None
-        next_token = (
-            pagination.encode(self._secret, kind, [last["created_at"].isoformat(), str(last["id"])])
-            if last is not None and len(rows) > limit
-            else ""
-        )
+        page, next_token = pagination.split(self._secret, kind, rows, limit)
         return [convert.task(r) for r in page], next_token
 
     async def ListMyPostedTasks(

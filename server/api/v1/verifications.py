@@ -90,15 +90,12 @@ class VerificationService(verification_pb2_grpc.VerificationServiceServicer):
         limit = validation.page_size(request.page_size, default=20, maximum=100)
         after = pagination.decode(self._secret, "pending-verifications", request.page_token)
         rows = await verification.pending(self._db, after, limit + 1)
-        page = rows[:limit]
-        token = (
-            pagination.encode(
-                self._secret,
-                "pending-verifications",
-                [page[-1]["submitted_at"].isoformat(), str(page[-1]["id"])],
-            )
-            if len(rows) > limit
-            else ""
+        page, token = pagination.split(
+            self._secret,
+            "pending-verifications",
+            rows,
+            limit,
+            lambda row: pagination.keyset(row, "submitted_at"),
         )
         return V.ListPendingVerificationsResponse(
             verifications=[message(r) for r in page], next_page_token=token

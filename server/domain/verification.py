@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from loguru import logger
 
 from server import outbox
-from server.db import Database
+from server.db import Database, Session
 from server.domain.notifications import notify
 from server.errors import HxError
 
@@ -32,28 +33,15 @@ async def expire_due(db: Database, batch: int = 500) -> int:
         for record in expired:
             label = kind_label(record["kind"], record["trade"])
             expires_on = record["expires_at"].date().isoformat()
-            await notify(
+            await _tell(
                 tx,
-                record["user_id"],
-                "VERIFICATION_EXPIRED",
+                record,
+                "EXPIRED",
+                label,
+                expires_on,
                 f"Your {label} has expired",
                 f"It expired on {expires_on}.",
-                data={"verification_id": str(record["id"])},
-            )
-            await outbox.enqueue(
-                tx,
-                "email.send",
-                {
-                    "template": "verification_status",
-                    "to": record["email"],
-                    "params": {
-                        "name": record["full_name"],
-                        "state": "EXPIRED",
-                        "kind_label": label,
-                        "expires_on": expires_on,
-                        "reason": "",
-                    },
-                },
+                reason="",
             )
     if expired:
         logger.bind(expired=len(expired)).info("verifications expired")
@@ -119,29 +107,46 @@ async def review(
         label = kind_label(record["kind"], record["trade"])
         expires_on = record["expires_at"].date().isoformat() if record["expires_at"] else ""
         title = f"Your {label} was {'approved' if approve else 'not approved'}"
-        await notify(
-            tx,
-            record["user_id"],
-            f"VERIFICATION_{state}",
-            title,
-            "" if approve else reason,
-            data={"verification_id": record_id},
-        )
-        await outbox.enqueue(
-            tx,
-            "email.send",
-            {
-                "template": "verification_status",
-                "to": record["email"],
-                "params": {
-                    "name": record["full_name"],
-                    "state": state,
-                    "kind_label": label,
-                    "expires_on": expires_on,
-                    "reason": reason,
-                },
-            },
+        await _tell(
+            tx, record, state, label, expires_on, title, "" if approve else reason, reason=reason
         )
         card = await tx.one("verification_card", id=record_id)
     assert card is not None
     return card
+
+
+async def _tell(
+    tx: Session,
+    record: Mapping[str, Any],
+    state: str,
+    label: str,
+    expires_on: str,
+    title: str,
+    body: str,
+    *,
+    reason: str,
+) -> None:
+    """A verification's new state, to its user: in the app (`title`, `body`) and by email."""
+    await notify(
+        tx,
+        record["user_id"],
+        f"VERIFICATION_{state}",
+        title,
+        body,
+        data={"verification_id": str(record["id"])},
+    )
+    await outbox.enqueue(
+        tx,
+        "email.send",
+        {
+            "template": "verification_status",
+            "to": record["email"],
+            "params": {
+                "name": record["full_name"],
+                "state": state,
+                "kind_label": label,
+                "expires_on": expires_on,
+                "reason": reason,
+            },
+        },
+    )

@@ -182,7 +182,7 @@ def whole_feed(
             return items
         assert len(page.items) == request.page_size
         request = F.GetFeedRequest(**{**{f.name: getattr(request, f.name) for f in request.DESCRIPTOR.fields
-                                         if request.HasField(f.name) or f.name != "location"},
+                                         if f.name != "location" or request.HasField(f.name)},
                                       "page_token": page.next_page_token})  # fmt: skip
 
 

@@ -6,6 +6,8 @@
 #                               write .dev/env, the variables that point at them
 #   scripts/services.sh down    stop what `up` started
 #   scripts/services.sh status  say what runs where
+#   scripts/services.sh clean   stop, then delete their data (.dev/, and a cluster kept
+#                               outside the checkout for a private home: see PostgreSQL below)
 #
 # A service is started only when its variable (DATABASE_URL, REDIS_URL, S3_ENDPOINT_URL) is
 # unset in the environment and in .env.local: a set variable means "use that one instead".
@@ -86,42 +88,104 @@ EOF
 }
 
 # --- PostgreSQL ---------------------------------------------------------------------------
-pg_data() { echo "$DEV/pg/data"; }
+# PostgreSQL runs as the `postgres` user, so every path it is given (data folder, log file,
+# socket folder, configuration) must be one that user can reach, and it must run from a
+# working directory it can enter. A checkout under a private home (mode 700, as /root is), or
+# under any folder `postgres` cannot traverse, cannot give it that: its cluster then lives in
+# /var/lib/hustle-dev/<key> instead, .dev/pg is a symlink there for people, and PostgreSQL
+# only ever sees the real path. The socket folder (for tools that need a socket, such as
+# pgBackRest) is always short and under /run, since a socket's path is limited to 107 bytes.
+KEY=$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)
+PG_HOME=""  # set by pg_locate or pg_prepare_dir
+PG_SOCKET_DIR="/run/hustle-dev/$KEY"
 
-pg_prepare_dir() {
-  mkdir -p "$DEV/pg"
-  chown postgres:postgres "$DEV/pg"
-  # The postgres user must be able to reach the data folder; a checkout under a private
-  # home (mode 700) cannot give it that, so the data then lives under /var/lib and .dev/pg
-  # points there.
-  if ! runuser -u postgres -- test -w "$DEV/pg"; then
-    local alt
-    alt="/var/lib/hustle-dev/$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)"
-    mkdir -p "$alt"
-    chown postgres:postgres "$alt"
-    rmdir "$DEV/pg" 2>/dev/null || true
-    ln -sfn "$alt" "$DEV/pg"
+# as_postgres CMD ...: run CMD as the postgres user, from a folder it can enter.
+as_postgres() { (cd / && runuser -u postgres -- "$@"); }
+
+# pg_locate: this checkout's cluster home, if it has one (sets PG_HOME; else returns 1).
+pg_locate() {
+  if [[ -L "$DEV/pg" ]]; then
+    PG_HOME=$(readlink -f "$DEV/pg")
+  elif [[ -d "$DEV/pg" ]]; then
+    PG_HOME="$DEV/pg"
+  else
+    return 1
   fi
 }
 
-pg_running() { [[ -f "$(pg_data)/postmaster.pid" ]] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$(pg_data)" status >/dev/null 2>&1; }
+pg_prepare_dir() {
+  if [[ -L "$DEV/pg" ]]; then
+    pg_locate
+    mkdir -p "$PG_HOME"
+    chown postgres:postgres "$PG_HOME"
+  else
+    mkdir -p "$DEV/pg"
+    chown postgres:postgres "$DEV/pg"
+    if as_postgres test -w "$DEV/pg" -a -x "$DEV/pg"; then
+      PG_HOME="$DEV/pg"
+    else
+      PG_HOME="/var/lib/hustle-dev/$KEY"
+      rmdir "$DEV/pg" 2>/dev/null ||
+        die "$DEV/pg is not empty, and the postgres user cannot reach it: move it away and retry"
+      mkdir -p "$PG_HOME"
+      chmod 755 /var/lib/hustle-dev
+      chown postgres:postgres "$PG_HOME"
+      ln -s "$PG_HOME" "$DEV/pg"
+      say "the postgres user cannot reach $DEV: the cluster lives in $PG_HOME (.dev/pg links there)"
+    fi
+  fi
+  mkdir -p "$PG_SOCKET_DIR"
+  chown postgres:postgres "$PG_SOCKET_DIR"
+  chmod 700 "$PG_SOCKET_DIR"
+}
+
+pg_data() { echo "$PG_HOME/data"; }
+
+pg_running() {
+  [[ -n "$PG_HOME" ]] || pg_locate || return 1
+  [[ -f "$(pg_data)/postmaster.pid" ]] &&
+    as_postgres "$PGBIN/pg_ctl" -D "$(pg_data)" status >/dev/null 2>&1
+}
+
+# This development cluster's settings: written before each start into a file that
+# postgresql.conf includes, so that no path has to pass through a shell command line.
+pg_write_conf() {
+  local port=$1 conf
+  conf="$(pg_data)/hustle-dev.conf"
+  cat >"$conf" <<EOF
+# Written by scripts/services.sh before each start: change the script, not this file.
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$PG_SOCKET_DIR'
+max_connections = 300
+# A disposable development cluster: durability is traded for speed.
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+shared_buffers = 256MB
+work_mem = 16MB
+maintenance_work_mem = 256MB
+max_wal_size = 4GB
+checkpoint_timeout = 30min
+EOF
+  chown postgres:postgres "$conf"
+  grep -qxF "include_if_exists = 'hustle-dev.conf'" "$(pg_data)/postgresql.conf" ||
+    echo "include_if_exists = 'hustle-dev.conf'" >>"$(pg_data)/postgresql.conf"
+}
 
 pg_up() {
   local port
   pg_prepare_dir
   if [[ ! -f "$(pg_data)/PG_VERSION" ]]; then
-    say "creating a PostgreSQL cluster in .dev/pg"
-    runuser -u postgres -- "$PGBIN/initdb" -D "$(pg_data)" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >/dev/null
+    say "creating a PostgreSQL cluster in $(pg_data)"
+    as_postgres "$PGBIN/initdb" -D "$(pg_data)" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
   port=$(pick_port pg 55432 "${HUSTLE_PG_PORT:-}")
   if ! pg_running; then
     port_busy "$port" && die "port $port (PostgreSQL) is taken by another program; set HUSTLE_PG_PORT"
-    # A disposable development cluster: durability is traded for speed (fsync off).
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$(pg_data)" -l "$(pg_data)/../postgres.log" -w -t 60 \
-      -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories='' \
-          -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-          -c shared_buffers=256MB -c work_mem=16MB -c maintenance_work_mem=256MB \
-          -c max_wal_size=4GB -c checkpoint_timeout=30min" start >/dev/null
+    pg_write_conf "$port"
+    as_postgres "$PGBIN/pg_ctl" -D "$(pg_data)" -l "$PG_HOME/postgres.log" -w -t 60 start >/dev/null ||
+      die "PostgreSQL did not start: see $PG_HOME/postgres.log"
     say "PostgreSQL started on 127.0.0.1:$port"
   fi
   echo "$port" >"$DEV/pg.port"
@@ -133,8 +197,8 @@ pg_up() {
 }
 
 pg_down() {
-  if [[ -e "$DEV/pg" ]] && pg_running; then
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$(pg_data)" -m fast -w stop >/dev/null
+  if pg_running; then
+    as_postgres "$PGBIN/pg_ctl" -D "$(pg_data)" -m fast -w stop >/dev/null
     say "PostgreSQL stopped"
   fi
 }
@@ -224,12 +288,19 @@ case "$cmd" in
     pg_down
     rm -f "$DEV/env"
     ;;
+  clean)
+    "$0" down
+    if [[ -L "$DEV/pg" ]] && pg_locate && [[ "$PG_HOME" == /var/lib/hustle-dev/?* ]]; then
+      rm -rf "$PG_HOME"
+    fi
+    rm -rf "$PG_SOCKET_DIR" "$DEV"
+    ;;
   status)
     status_line pg "$(pg_running && echo true || echo false)"
     status_line redis "$(pid_alive "$DEV/redis/redis.pid" && echo true || echo false)"
     status_line s3 "$(pid_alive "$DEV/s3/moto.pid" && echo true || echo false)"
     ;;
   *)
-    die "usage: $0 up|down|status"
+    die "usage: $0 up|down|status|clean"
     ;;
 esac

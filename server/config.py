@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     build_commit: str = "unknown"
     prometheus_multiproc_dir: Path | None = None
 
+    # backups (pgBackRest; python -m server backup / restore, scheduled backups when set): the
+    # stanza of DATABASE_URL's cluster, and pgBackRest's configuration file (unset: its default)
+    pgbackrest_stanza: str | None = None
+    pgbackrest_config: Path | None = None
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

@@ -13,9 +13,10 @@
 #
 # A service is started only when its variable (DATABASE_URL, REDIS_URL, S3_ENDPOINT_URL) is
 # unset in the environment and in .env.local: a set variable means "use that one instead".
-# Ports: HUSTLE_PG_PORT, HUSTLE_REDIS_PORT, HUSTLE_S3_PORT choose them; otherwise a default is
-# used when free and a free port is picked when not. The chosen port is kept in .dev/ so that
-# the next `up` finds the same service again.
+# Ports: HUSTLE_PG_PORT, HUSTLE_REDIS_PORT, HUSTLE_S3_PORT and HUSTLE_S3_TLS_PORT (S3 over
+# TLS, for pgBackRest) choose them; otherwise a default is used when free and a free port is
+# picked when not. The chosen port is kept in .dev/ so that the next `up` finds the same
+# service again.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

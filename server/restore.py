@@ -104,12 +104,14 @@ def _prepare(directory: Path) -> Path:
     return directory
 
 
-def _wait_promoted(directory: Path, port: int, log: Path, timeout: float, show: bool) -> None:
+def _wait_promoted(
+    directory: Path, host: str, port: int, log: Path, timeout: float, show: bool
+) -> None:
     """Wait until the restored cluster has replayed to its target, promoted (PostgreSQL then
     deletes recovery.signal) and accepts connections."""
     from tqdm import tqdm
 
-    ready = [_pg_bin(directory, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
+    ready = [_pg_bin(directory, "pg_isready"), "-q", "-h", host, "-p", str(port)]
     ready += ["-U", "postgres"]
     status = [*as_owner(), _pg_bin(directory, "pg_ctl"), "status", "-D", str(directory)]
     started = time.monotonic()
@@ -142,9 +144,8 @@ def _wait_promoted(directory: Path, port: int, log: Path, timeout: float, show: 
             time.sleep(0.25)
 
 
-def _start(directory: Path, port: int, extra: str = "") -> Path:
+def _start(directory: Path, options: str) -> Path:
     log = directory / "restore.log"
-    options = f"-p {port} -c listen_addresses=127.0.0.1 {extra}".strip()
     started = subprocess.run(  # noqa: S603 - our own argv
         [
             *as_owner(),
@@ -177,6 +178,36 @@ def _stop(directory: Path) -> None:
     )
 
 
+def _recover(
+    settings: Settings,
+    target: datetime | None,
+    directory: Path,
+    *,
+    port: int,
+    host: str,
+    options: str,
+    timeout: float,
+    show: bool,
+) -> None:
+    """Restore a new cluster into `directory` (archiving off: a copy never writes into the
+    repository), start it with `options` and wait until it has recovered to `target`."""
+    directory = _check_unused(directory)
+    target_options = _target_options(settings, target)
+    _prepare(directory)
+    run(
+        settings,
+        "restore",
+        [f"--pg1-path={directory}", "--archive-mode=off", *target_options],
+        show=show,
+    )
+    log = _start(directory, options)
+    try:
+        _wait_promoted(directory, host, port, log, timeout, show)
+    except BaseException:
+        _stop(directory)
+        raise
+
+
 def restore_into_folder(
     settings: Settings,
     target: datetime | None,
@@ -186,20 +217,20 @@ def restore_into_folder(
     timeout: float = 6 * 3600,
     show: bool = True,
 ) -> str:
-    """A new cluster in `directory`, recovered to `target` and running on `port` (archiving
-    off: a copy never writes into the repository). Its URL (as user postgres)."""
-    directory = _check_unused(directory)
-    options = _target_options(settings, target)
-    _prepare(directory)
-    run(settings, "restore", [f"--pg1-path={directory}", "--archive-mode=off", *options], show=show)
+    """A new cluster in `directory`, recovered to `target` and left running on `port` with the
+    source's own configuration and access rules (but no socket). Its URL."""
     port = port or _free_port()
-    # the copy's own configuration is the source's: another port, and no socket of its own
-    log = _start(directory, port, "-c unix_socket_directories=''")
-    try:
-        _wait_promoted(directory, port, log, timeout, show)
-    except BaseException:
-        _stop(directory)
-        raise
+    options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
+    _recover(
+        settings,
+        target,
+        directory,
+        port=port,
+        host="127.0.0.1",
+        options=options,
+        timeout=timeout,
+        show=show,
+    )
     return f"postgresql://postgres@127.0.0.1:{port}"
 
 
@@ -213,25 +244,48 @@ def restore_into_database(
     show: bool = True,
 ) -> None:
     """Recover `database` to `target` in a temporary cluster and copy it into the (new or
-    empty) database at `url`; the temporary cluster is then deleted."""
+    empty) database at `url`; the temporary cluster is then deleted.
+
+    The temporary cluster listens on no TCP port: only on a socket in a folder of its own that
+    only postgres (and root) can enter, where a private pg_hba.conf trusts local connections,
+    so the copy works whatever the source's access rules and exposes nothing meanwhile."""
     import psycopg
 
     _refuse_non_empty(url)
     # a folder the postgres user can reach (mkdtemp makes it 700, owned by us)
     work = Path(tempfile.mkdtemp(prefix="hustle-restore-", dir="/var/tmp"))
-    os.chmod(work, 0o755)  # noqa: S103 - only the restored cluster's own folder inside is private
+    os.chmod(work, 0o755)  # noqa: S103 - what is inside is private to postgres
+    private = work / "socket"
+    private.mkdir(mode=0o700)
+    (private / "pg_hba.conf").write_text("local all all trust\n")
+    if os.geteuid() == 0:
+        for path in (private, private / "pg_hba.conf"):
+            shutil.chown(path, "postgres", "postgres")
+    port = _free_port()
+    options = (
+        f"-p {port} -c listen_addresses='' -c unix_socket_directories='{private}'"
+        f" -c hba_file='{private}/pg_hba.conf'"
+    )
+    source = f"host={private} port={port} user=postgres dbname={database}"
     try:
-        source = restore_into_folder(settings, target, work / "data", timeout=timeout, show=show)
+        _recover(
+            settings,
+            target,
+            work / "data",
+            port=port,
+            host=str(private),
+            options=options,
+            timeout=timeout,
+            show=show,
+        )
         try:
-            with psycopg.connect(f"{source}/{database}") as conn:
+            with psycopg.connect(source) as conn:
                 row = conn.execute(
                     "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                     " WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN"
                     " ('pg_catalog', 'information_schema')"
                 ).fetchone()
-            _copy_database(
-                work / "data", f"{source}/{database}", url, int(row[0] if row else 0), show
-            )
+            _copy_database(work / "data", source, url, int(row[0] if row else 0), show)
         finally:
             _stop(work / "data")
     finally:

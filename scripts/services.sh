@@ -290,6 +290,10 @@ repo1-retention-full=7
 compress-type=lz4
 process-max=2
 start-fast=y
+# WAL moves in the background, several segments at a time: a restore's replay prefetches
+# them instead of fetching each one when PostgreSQL asks for it
+archive-async=y
+archive-get-queue-max=1GiB
 log-path=$dir/log
 lock-path=$dir/lock
 spool-path=$dir/spool

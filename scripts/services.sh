@@ -262,6 +262,28 @@ pg_down() {
 br_dir() { echo "$PG_HOME/pgbackrest"; }
 br_conf() { echo "$(br_dir)/pgbackrest.conf"; }
 
+# The stanza, created when the repository has none yet (a new cluster, or a moto that was
+# restarted). Asking first matters: stanza-create needs the archive lock, which pgBackRest's
+# asynchronous archiver holds while it pushes WAL.
+br_stanza() {
+  local code out i
+  code=$(as_postgres pgbackrest --config="$(br_conf)" --stanza=$STANZA --output=json info 2>/dev/null |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["status"]["code"])' 2>/dev/null) ||
+    code=unknown
+  case "$code" in
+    0 | 2 | 6) return 0 ;; # ok, no backup yet, a backup running
+  esac
+  for ((i = 0; i < 30; i++)); do
+    out=$(as_postgres pgbackrest --config="$(br_conf)" --stanza=$STANZA \
+      --log-level-console=error stanza-create 2>&1) && return 0
+    [[ "$out" == *"[050]"* ]] || break # anything but "lock held": no use waiting
+    sleep 1
+  done
+  die "pgBackRest could not create its stanza (WAL archiving would fail): $out
+(a cluster created anew while S3 kept an older one's backups? 'scripts/services.sh down',
+then 'up' again starts S3 empty)"
+}
+
 backup_up() {
   local dir pg_port tls_port out
   dir=$(br_dir)
@@ -321,12 +343,7 @@ except urllib.error.HTTPError as exc:
     if exc.code != 409:
         raise SystemExit(f"services: could not create the backup bucket: {exc}") from None
 EOF
-  if ! out=$(as_postgres pgbackrest --config="$(br_conf)" --stanza=$STANZA \
-    --log-level-console=error stanza-create 2>&1); then
-    die "pgBackRest could not create its stanza (WAL archiving would fail): $out
-(a cluster created anew while S3 kept an older one's backups? 'scripts/services.sh down',
-then 'up' again starts S3 empty)"
-  fi
+  br_stanza
   {
     env_line PGBACKREST_CONFIG "$(br_conf)"
     env_line PGBACKREST_STANZA "$STANZA"

@@ -34,7 +34,7 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
         "--worker-shutdown-timeout",
         str(int(settings.shutdown_grace_seconds * 1000)),
         "--fork-function",
-        "jobs.relay:main",
+        "jobs.registry:relay_process",
         "--skip-logging",
     ]
     child = subprocess.Popen(command, start_new_session=True)  # noqa: S603 - our own argv

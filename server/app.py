@@ -54,6 +54,7 @@ from server.db import Database
 from server.health import HealthMonitor
 from server.interceptors.admission import AdmissionInterceptor
 from server.interceptors.errors import ErrorMappingInterceptor
+from server.interceptors.idempotency import IdempotencyInterceptor, response_types
 from server.interceptors.metrics import MetricsInterceptor
 from server.interceptors.request_context import RequestContextInterceptor
 from server.interceptors.sentry import SentryInterceptor
@@ -131,7 +132,7 @@ class HustleServer:
         self.http_port = 0
 
     async def _check_database(self) -> None:
-        await self.resources.db.scalar("ping")
+        await self.resources.db.scalar("ping", int)
 
     async def _check_redis(self) -> None:
         await self.resources.redis.ping()
@@ -150,6 +151,11 @@ class HustleServer:
                 self.sessions,
                 self.rate_limiter,
                 trust_proxy_headers=self.settings.trust_proxy_headers,
+            )
+        )
+        chain.append(
+            IdempotencyInterceptor(
+                self.resources.db, self.policies, response_types(SERVICE_DESCRIPTORS)
             )
         )
         return chain

@@ -71,11 +71,12 @@ def audit(settings: Settings, _: argparse.Namespace) -> int:
     import psycopg
 
     from server.db import Session, load_queries
+    from server.domain import system
 
     async def run() -> list[tuple[str, int]]:
         async with await psycopg.AsyncConnection.connect(settings.database_conninfo) as conn:
-            rows = await Session(conn, load_queries(), settings.slow_query_seconds).all("audit")
-            return [(r["rule"], r["violations"]) for r in rows]
+            found = await system.audit(Session(conn, load_queries(), settings.slow_query_seconds))
+            return [(f.rule, f.violations) for f in found]
 
     results = asyncio.run(run())
     for rule, violations in results:

@@ -24,6 +24,10 @@ class RequestContext:
     task_id: str | None = None
     job: str | None = None
     outbox_id: int | None = None
+    # what the transport says of the caller (admission fills client_ip from the peer, or from
+    # the trusted proxy's header)
+    user_agent: str | None = None
+    client_ip: str | None = None
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("hustle_request", default=None)
@@ -33,9 +37,11 @@ def current() -> RequestContext | None:
     return _current.get()
 
 
-def begin(request_id: str, method: str = "", job: str | None = None) -> RequestContext:
+def begin(
+    request_id: str, method: str = "", job: str | None = None, user_agent: str | None = None
+) -> RequestContext:
     """Start a new context for this call (the caller runs the call inside it)."""
-    ctx = RequestContext(request_id=request_id, method=method, job=job)
+    ctx = RequestContext(request_id=request_id, method=method, job=job, user_agent=user_agent)
     _current.set(ctx)
     return ctx
 
@@ -51,6 +57,12 @@ def set_user(user_id: str) -> None:
     ctx = _current.get()
     if ctx is not None:
         ctx.user_id = user_id
+
+
+def set_client_ip(ip: str) -> None:
+    ctx = _current.get()
+    if ctx is not None:
+        ctx.client_ip = ip
 
 
 def set_task(task_id: str) -> None:

@@ -24,7 +24,7 @@ WITH page AS (
             ORDER BY t.created_at DESC, t.id DESC
             LIMIT %(limit)s) t
      WHERE p.user_id = %(user_id)s)
-SELECT c.*, 0::float8 AS distance
+SELECT c.*, true AS eligible, 0::float8 AS distance
   FROM page JOIN task_cards c ON c.id = page.id
  ORDER BY page.created_at DESC, page.id DESC;
 
@@ -41,14 +41,14 @@ WITH page AS (
             ORDER BY t.created_at DESC, t.id DESC
             LIMIT %(limit)s) t
      WHERE p.user_id = %(user_id)s)
-SELECT c.*, 0::float8 AS distance
+SELECT c.*, true AS eligible, 0::float8 AS distance
   FROM page JOIN task_cards c ON c.id = page.id
  ORDER BY page.created_at DESC, page.id DESC;
 
 -- name: feed_nearby
 -- Nearest first, then newest; the scan is nearby_open_tasks (migrations/0010), which walks the
 -- GIST index nearest-first and stops after %(limit)s rows.
-SELECT c.*, page.distance
+SELECT c.*, true AS eligible, page.distance
   FROM nearby_open_tasks(%(user_id)s::uuid, %(point)s::geography, %(radius)s::float8,
                          %(after_distance)s::float8, %(after_created)s::timestamptz,
                          %(after_id)s::uuid, %(limit)s::integer) page

@@ -22,7 +22,8 @@ SELECT * FROM task_cards WHERE id = %(task_id)s;
 SELECT c.*, is_eligible(%(user_id)s::uuid, c.id) AS eligible FROM task_cards c WHERE c.id = %(task_id)s;
 
 -- name: lock_task
-SELECT id, poster_id, worker_id, state, location_state, requires_proof, title, price_cents, currency
+SELECT id, poster_id, worker_id, state, location_state, requires_proof, title, price_cents, currency,
+       cancelled_by
   FROM tasks WHERE id = %(task_id)s FOR UPDATE;
 
 -- name: update_task
@@ -39,7 +40,7 @@ UPDATE tasks
 -- name: fund_escrow
 UPDATE escrows SET state = 'FUNDED', payment_reference = %(payment_reference)s
  WHERE task_id = %(task_id)s AND state = 'PENDING'
-RETURNING amount_cents, currency;
+RETURNING amount_cents, currency, released_cents, refunded_cents;
 
 -- name: accept_task
 -- The race-free accept: one statement; among concurrent accepts the row lock lets one win and
@@ -50,7 +51,7 @@ UPDATE tasks t SET state = 'ACCEPTED', worker_id = %(worker_id)s
 RETURNING t.id, t.poster_id, t.title, t.location_state;
 
 -- name: why_not_accepted
-SELECT t.state, t.worker_id, t.funded_at IS NOT NULL AS funded, t.poster_id = %(worker_id)s AS own,
+SELECT t.state, t.worker_id, t.funded_at IS NOT NULL AS funded, t.poster_id = %(worker_id)s::uuid AS own,
        ineligibility_reason(t, p) AS reason
   FROM tasks t LEFT JOIN capability_profiles p ON p.user_id = %(worker_id)s
  WHERE t.id = %(task_id)s;
@@ -59,12 +60,16 @@ SELECT t.state, t.worker_id, t.funded_at IS NOT NULL AS funded, t.poster_id = %(
 UPDATE tasks SET state = %(state)s, cancel_reason = COALESCE(%(cancel_reason)s, cancel_reason)
  WHERE id = %(task_id)s;
 
+-- name: cancel_task
+UPDATE tasks SET state = 'CANCELLED', cancel_reason = %(cancel_reason)s, cancelled_by = %(cancelled_by)s
+ WHERE id = %(task_id)s;
+
 -- name: set_escrow_state
 UPDATE escrows SET state = %(state)s WHERE task_id = %(task_id)s
 RETURNING amount_cents, currency, released_cents, refunded_cents;
 
--- name: escrow_state
-SELECT state, amount_cents, currency FROM escrows WHERE task_id = %(task_id)s;
+-- name: escrow_of
+SELECT state, amount_cents, currency, payment_reference FROM escrows WHERE task_id = %(task_id)s;
 
 -- name: list_posted
 SELECT * FROM task_cards

@@ -87,6 +87,7 @@ Global___RateLimitGroup: _TypeAlias = RateLimitGroup  # noqa: Y015
 ACCESS_FIELD_NUMBER: _builtins.int
 RATE_LIMIT_GROUP_FIELD_NUMBER: _builtins.int
 RATE_LIMIT_FAIL_CLOSED_FIELD_NUMBER: _builtins.int
+IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
 access: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___Access.ValueType]
 """Who may call the procedure."""
 rate_limit_group: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___RateLimitGroup.ValueType]
@@ -94,4 +95,10 @@ rate_limit_group: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.Meth
 rate_limit_fail_closed: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
 """Refuse (UNAVAILABLE) rather than fall back to a local budget when the shared rate limiter
 (Redis) is unreachable: money-moving procedures. Admin procedures always do.
+"""
+idempotency_key: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
+"""The procedure honours an `idempotency-key` metadata header (1–255 characters, kept 24
+hours): a retry with the same key and request gets the first call's response and changes
+nothing; the same key with another request is INVALID_ARGUMENT (HX301). For mutations whose
+repeat would otherwise do the work twice (create something, send a message).
 """

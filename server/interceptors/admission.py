@@ -122,7 +122,9 @@ class AdmissionInterceptor(AroundInterceptor):
         return identities
 
     def _ip(self, context: Context) -> str:
-        return f"ip:{client_ip(context, self._trust_proxy_headers)}"
+        ip = client_ip(context, self._trust_proxy_headers)
+        request_context.set_client_ip(ip)
+        return f"ip:{ip}"
 
 
 def _require(policy: Policy, token: str | None, who: Caller | None) -> None:

@@ -16,9 +16,13 @@ from grpc import aio
 from loguru import logger
 
 from server import request_context
-from server.interceptors.base import AroundInterceptor, final_code, metadata_value
+from server.interceptors.base import AroundInterceptor, final_code
 
 REQUEST_ID_HEADER = "x-request-id"
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else value
 
 
 class RequestContextInterceptor(AroundInterceptor):
@@ -30,10 +34,14 @@ class RequestContextInterceptor(AroundInterceptor):
     async def around(
         self, method: str, context: aio.ServicerContext[Any, Any], request: Any
     ) -> AsyncIterator[None]:
-        request_id = request_context.accept_or_make_request_id(
-            metadata_value(context, REQUEST_ID_HEADER)
-        )
-        request_context.begin(request_id, method)
+        candidate = user_agent = None
+        for key, value in context.invocation_metadata() or ():
+            if key == REQUEST_ID_HEADER and candidate is None:
+                candidate = _text(value)
+            elif key == "user-agent" and user_agent is None:
+                user_agent = _text(value)
+        request_id = request_context.accept_or_make_request_id(candidate)
+        request_context.begin(request_id, method, user_agent=user_agent)
         await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
         started = time.perf_counter()
         outcome: BaseException | None = None

@@ -46,8 +46,8 @@ async def test_slow_statement_is_logged_with_its_name_and_timed(
     sink = logger.add(lambda m: records.append(m.record), level="WARNING")
     histogram = metrics.DB_QUERY_SECONDS.labels("nap")
     try:
-        await database.scalar("quick")
-        await database.scalar("nap", seconds=0.3)
+        await database.scalar("quick", int)
+        await database.execute("nap", seconds=0.3)
     finally:
         logger.remove(sink)
         await pool.close()

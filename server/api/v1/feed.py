@@ -10,28 +10,20 @@ from grpc import aio
 from hustle.v1 import feed_pb2
 from server import caller, validation
 from server.api.v1 import convert
-from server.api.v1.tasks import point
 from server.cache import FeedCache
 from server.config import Settings
 from server.db import Database
 from server.domain import feed
+from server.domain.records import FeedMode, FeedTask
 from server.errors import invalid
 
 Context = aio.ServicerContext[Any, Any]
-MODES = {
-    feed_pb2.FEED_MODE_NORMAL: "NORMAL",
-    feed_pb2.FEED_MODE_URGENT: "URGENT",
-    feed_pb2.FEED_MODE_NEARBY: "NEARBY",
-}
 
 
-def render(rows: list[dict[str, Any]], next_token: str) -> bytes:
-    items = []
-    for row in rows:
-        task = convert.task(row)
-        task.eligible = True  # the query chose it by the eligibility predicate
-        items.append(feed_pb2.FeedItem(task=task, distance_meters=row["distance"]))
-    return feed_pb2.GetFeedResponse(items=items, next_page_token=next_token).SerializeToString()
+def render(items: list[FeedTask], next_token: str) -> bytes:
+    return feed_pb2.GetFeedResponse(
+        items=[convert.feed_item(item) for item in items], next_page_token=next_token
+    ).SerializeToString()
 
 
 def _serialize(response: bytes | feed_pb2.GetFeedResponse) -> bytes:
@@ -60,17 +52,17 @@ class FeedService:
         self._secret = settings.secret_key.get_secret_value()
 
     async def GetFeed(self, request: feed_pb2.GetFeedRequest, context: Context) -> bytes:
-        mode = MODES.get(request.mode)
+        mode = convert.FEED_MODES.to_domain(request.mode)
         if mode is None:
             raise invalid("mode", "must be FEED_MODE_NORMAL, FEED_MODE_URGENT or FEED_MODE_NEARBY")
         size = validation.page_size(
             request.page_size, default=feed.DEFAULT_PAGE, maximum=feed.MAX_PAGE
         )
         query = feed.FeedQuery(mode=mode, page_size=size, page_token=request.page_token)
-        if mode == "NEARBY":
+        if mode is FeedMode.NEARBY:
             if not request.HasField("location"):
                 raise invalid("location", "is required for FEED_MODE_NEARBY")
-            latitude, longitude = point(request.location)
+            latitude, longitude = validation.point(request.location)
             radius = request.radius_meters or feed.DEFAULT_RADIUS_M
             if not 0 < radius <= feed.MAX_RADIUS_M:
                 raise invalid("radius_meters", f"must be between 1 and {feed.MAX_RADIUS_M}")

@@ -117,7 +117,8 @@ def _growth(sizes: list[dict[str, Any]]) -> list[str]:
     for scenario in GROWTH_SCENARIOS:
         p50s = [(_find(s, scenario) or {}).get("p50_ms", float("nan")) for s in sizes]
         ratio = p50s[-1] / p50s[0] if len(sizes) > 1 and p50s[0] else float("nan")
-        out.append(f"| {scenario} | " + " | ".join(_ms(v) for v in p50s) + f" | {_ms(ratio)}x |")
+        grown = f"{ratio:.2f}x" if ratio == ratio else "-"  # NaN: one size, or no latencies
+        out.append(f"| {scenario} | " + " | ".join(_ms(v) for v in p50s) + f" | {grown} |")
     return out
 
 
@@ -147,7 +148,7 @@ def _targets(sizes: list[dict[str, Any]], ceiling: float | None) -> list[str]:
         if nearby:
             held = nearby["rps"] >= TARGET_NEARBY_RPS * 0.98
             ok = held and nearby["p99_ms"] <= TARGET_P99_MS
-            scope = "" if size["tasks"] == GROWTH_TO else " (target is on 1M)"
+            scope = "" if size["tasks"] == GROWTH_TO else "; the target is on 1M"
             out.append(
                 f"| uncached NEARBY p99 ≤ {TARGET_P99_MS:g} ms at {TARGET_NEARBY_RPS} "
                 f"req/s ({label}{scope}) | {_ms(nearby['p99_ms'])} ms at "

@@ -125,6 +125,7 @@ class HustleServer:
         self.feed_cache = FeedCache(resources.redis)
         self.rate_limiter = RateLimiter(resources.redis, limits_from(settings))
         self.policies = policies(SERVICE_DESCRIPTORS)
+        self.feed_service: FeedService | None = None  # made by start()
         self._grpc: aio.Server | None = None
         self._http: web.AppRunner | None = None
         self._health_task: asyncio.Task[None] | None = None
@@ -184,7 +185,8 @@ class HustleServer:
         task_pb2_grpc.add_TaskServiceServicer_to_server(
             TaskService(db, self.feed_cache, settings), server
         )
-        feed_api.add_to_server(FeedService(db, self.feed_cache, settings), server)
+        self.feed_service = FeedService(db, self.feed_cache, settings)
+        feed_api.add_to_server(self.feed_service, server)
         dispute_pb2_grpc.add_DisputeServiceServicer_to_server(DisputeService(db, settings), server)
         upload_pb2_grpc.add_UploadServiceServicer_to_server(
             UploadService(db, self.resources.storage), server

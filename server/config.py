@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     rate_limit_admin_per_minute: Annotated[int, Field(ge=1)] = 60
     rate_limit_upload_per_minute: Annotated[int, Field(ge=1)] = 10
 
+    # the feed: encoded task cards each server process keeps (by task id and version)
+    feed_card_cache_entries: Annotated[int, Field(ge=0, le=1_000_000)] = 20_000
+
     # files: S3 (or an S3-compatible endpoint); credentials from the usual AWS chain
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"

@@ -386,6 +386,19 @@ class Database:
                 logger.opt(exception=exc).warning("an after-commit effect failed")
 
     @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Session]:
+        """A read-only transaction whose statements all see one snapshot (REPEATABLE READ)."""
+        async with self.connection() as conn:
+            await conn.set_isolation_level(psycopg.IsolationLevel.REPEATABLE_READ)
+            await conn.set_read_only(True)
+            try:
+                async with conn.transaction():
+                    yield Session(conn, self.queries, self.slow_query_seconds)
+            finally:
+                await conn.set_isolation_level(None)
+                await conn.set_read_only(None)
+
+    @asynccontextmanager
     async def _statement(self) -> AsyncIterator[Session]:
         """Where one statement runs: the task's open transaction (as a savepoint, as
         `transaction()` nests), or else a pooled connection on its own (autocommit)."""

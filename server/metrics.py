@@ -72,6 +72,11 @@ FEED_QUERY_SECONDS = Histogram(
 FEED_CACHE = Counter(
     "feed_cache_requests_total", "Feed page lookups, by mode and hit or miss.", ["mode", "result"]
 )
+FEED_CARDS = Counter(
+    "feed_cards_total",
+    "Task cards of feed pages, found encoded in this process (hit) or read and encoded (miss).",
+    ["result"],
+)
 FEED_INVALIDATIONS = Counter(
     "feed_cache_invalidations_total", "Feed cache invalidations, by cause.", ["reason"]
 )

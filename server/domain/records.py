@@ -154,14 +154,19 @@ class Task:
     accepted_at: datetime | None
     proof_submitted_at: datetime | None
     closed_at: datetime | None
+    version: int  # moves with every change of the task's row (feed cards are keyed by it)
     eligible: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class FeedTask(Task):
-    """A task in a feed page: eligible by construction, and how far it is (NEARBY)."""
+class FeedEntry:
+    """A place in a feed page: which task, at which version, how far (NEARBY; else 0), and its
+    keyset position. The page's cards are read (or found encoded) by id and version."""
 
-    distance: float = 0.0
+    id: str
+    version: int
+    created_at: datetime
+    distance: float
 
 
 @dataclass(frozen=True, slots=True)

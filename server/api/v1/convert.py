@@ -124,10 +124,6 @@ def task(record: r.Task) -> task_pb2.Task:
     )
 
 
-def feed_item(record: r.FeedTask) -> feed_pb2.FeedItem:
-    return feed_pb2.FeedItem(task=task(record), distance_meters=record.distance)
-
-
 def proof(record: r.Proof) -> task_pb2.Proof:
     return task_pb2.Proof(
         proof_id=record.id,

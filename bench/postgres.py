@@ -78,7 +78,8 @@ def pgbench_script(statement: str, limit: int, root: Path) -> str:
         name = match.group(1)
         return values.get(name, "NULL")  # after_*: the first page
 
-    body = " ".join(_PARAM.sub(bind, sql).replace("%%", "%").split())
+    lines = [line.split("--", 1)[0] for line in sql.splitlines()]  # one line: no comments
+    body = " ".join(_PARAM.sub(bind, "\n".join(lines)).replace("%%", "%").split())
     return (
         "\\set n random(1, :rows)\n"
         "SELECT user_id, point, radius FROM bench_nearby WHERE n = :n \\gset\n"

@@ -34,7 +34,9 @@ class RequestContextInterceptor(AroundInterceptor):
             metadata_value(context, REQUEST_ID_HEADER)
         )
         request_context.begin(request_id, method)
-        await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+        await context.send_initial_metadata(
+            ((REQUEST_ID_HEADER, request_id), *request_context.response_headers())
+        )
         started = time.perf_counter()
         outcome: BaseException | None = None
         try:

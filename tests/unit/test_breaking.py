@@ -58,6 +58,22 @@ def test_the_protos_do_not_break_the_released_contract() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_baseline_is_the_contract_of_these_protos(tmp_path: Path) -> None:
+    """Every released change is recorded, so that nothing released can go unguarded: a change
+    merged without `make baseline` (which refuses a break) would otherwise be free to undo."""
+    built = tmp_path / "built.binpb"
+    subprocess.run(
+        [str(BUF), "build", "--exclude-source-info", "-o", str(built)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert built.read_bytes() == BASELINE.read_bytes(), (
+        "protos/ changed the contract: record it with `make baseline` (docs/VERSIONING.md)"
+    )
+
+
 def test_the_baseline_holds_both_versions_without_comments() -> None:
     image = descriptor_pb2.FileDescriptorSet.FromString(BASELINE.read_bytes())
     packages = {f.package for f in image.file}

@@ -20,9 +20,11 @@ Conventions shared by every service of this version:
   list, or edited, is INVALID_ARGUMENT (HX301). Each list documents its order, its filters,
   its default and its maximum page size.
 - Updates take the resource and a `google.protobuf.FieldMask update_mask` (AIP-134): only the
-  fields it names change. An absent or empty mask names the fields that are set (non-empty)
-  in the request's resource; `*` names every field the RPC lets you change. Naming a field
-  that cannot be changed is INVALID_ARGUMENT (HX301).
+  fields it names change, to the values the request's resource has (an empty value too:
+  name `urgent` to turn it off). Paths are the resource's top-level field names. An absent
+  or empty mask names the changeable fields that are set (non-empty) in the resource, so an
+  echoed resource changes only what differs; `*` names every field the RPC lets you change.
+  Naming a field that cannot be changed is INVALID_ARGUMENT (HX301).
 - Mutations that are unsafe to repeat carry `string request_id` (AIP-155, see `Idempotency`):
   send the same one with every retry of an operation.
 - Enums may gain values within this version: treat an unknown value as unspecified.

@@ -421,7 +421,7 @@ class UpdateTaskRequest(_message.Message):
     def update_mask(self) -> _field_mask_pb2.FieldMask:
         """Which fields of `task` to change: any of `title`, `description`, `urgent`, `deadline`,
         and `address`, `location_state`, `location` together (or `*` for all of them). Absent or
-        empty: those set in `task`.
+        empty: those of them set in `task`.
         """
 
     def __init__(

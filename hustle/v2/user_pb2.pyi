@@ -254,7 +254,7 @@ class UpdateProfileRequest(_message.Message):
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
         """Which fields of `me` to change: any of `full_name`, `default_mode`, `location_state` (or
-        `*` for all three). Absent or empty: those set in `me`.
+        `*` for all three). Absent or empty: those of them set in `me`.
         """
 
     def __init__(

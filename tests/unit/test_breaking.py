@@ -1,6 +1,7 @@
 """`buf breaking` against the committed baseline bites: on a deliberately broken copy of the
 protos it fails (exit 100, naming the break), through `make breaking` too (which `make lint`
-runs), and on the real protos and on a compatible change it passes."""
+runs), and on the real protos and on a compatible change it passes. The baseline is the
+contract of the protos as they are (both versions, no comments)."""
 
 from __future__ import annotations
 

@@ -82,7 +82,7 @@ COUNTED_BY = {
 }
 
 
-class ReferenceError(Exception):
+class ContractError(Exception):
     """The protos cannot be documented as they are (a missing comment, an unknown code)."""
 
 
@@ -171,7 +171,7 @@ class Writer:
         self.package = package
         self.files = sorted((f for f in image.file if f.package == package), key=lambda f: f.name)
         if not self.files:
-            raise ReferenceError(f"no files of package {package}")
+            raise ContractError(f"no files of package {package}")
         self.comments = comments(self.files)
         self.pool = descriptor_pool.Default()
         self.extensions = self._extensions()
@@ -199,7 +199,7 @@ class Writer:
     def comment(self, file: D.FileDescriptorProto, path: Sequence[int], what: str) -> str:
         text = self.comments.get((file.name, tuple(path)))
         if not text or not text.strip():
-            raise ReferenceError(f"{file.name}: {what} has no comment")
+            raise ContractError(f"{file.name}: {what} has no comment")
         return text
 
     def option(self, options: D.MethodOptions, name: str) -> object:
@@ -219,7 +219,7 @@ class Writer:
         """The method's policy, defaulted as server/policy.py defaults it."""
         options = method.options
         if len(unknown_fields.UnknownFieldSet(options)):
-            raise ReferenceError(f"{method.name}: options that hustle/ does not know (make protos)")
+            raise ContractError(f"{method.name}: options that hustle/ does not know (make protos)")
         access = self.enum_name("access", self.option(options, "access"))
         if access == "UNSPECIFIED":
             access = "USER"
@@ -248,7 +248,7 @@ class Writer:
         errors = tuple(str(code) for code in self.option(options, "errors") or ())
         unknown = [code for code in errors if code not in CATALOGUE]
         if unknown:
-            raise ReferenceError(f"{method.name}: unknown HX codes {unknown}")
+            raise ContractError(f"{method.name}: unknown HX codes {unknown}")
         return Rules(access, group, fail_closed, idempotency, tuple(sorted(set(errors))))
 
     # --- writing ---------------------------------------------------------------------------
@@ -508,7 +508,7 @@ def generate(out: Path) -> list[Path]:
     for package, name in PACKAGES.items():
         try:
             text = Writer(package, image).write()
-        except ReferenceError as exc:
+        except ContractError as exc:
             raise SystemExit(f"gen_reference: {exc}") from None
         (out / name).write_text(text, encoding="utf-8")
         written.append(out / name)

@@ -95,5 +95,5 @@ def test_an_uncommented_element_is_refused(generator: ModuleType, tmp_path: Path
     for location in task.source_code_info.location:
         if location.leading_comments.strip() == "Its escrow's state. Output only.":
             location.leading_comments = ""
-    with pytest.raises(generator.ReferenceError, match=r"field Task\.escrow_state has no comment"):
+    with pytest.raises(generator.ContractError, match=r"field Task\.escrow_state has no comment"):
         generator.Writer("hustle.v2", image).write()

@@ -53,6 +53,7 @@ from server.config import Settings
 from server.db import Database
 from server.health import HealthMonitor
 from server.interceptors.admission import AdmissionInterceptor
+from server.interceptors.deprecation import DeprecationInterceptor
 from server.interceptors.errors import ErrorMappingInterceptor
 from server.interceptors.idempotency import IdempotencyInterceptor, response_types
 from server.interceptors.metrics import MetricsInterceptor
@@ -140,6 +141,7 @@ class HustleServer:
 
     def _interceptors(self) -> list[aio.ServerInterceptor]:
         chain: list[aio.ServerInterceptor] = [
+            *DeprecationInterceptor.configured(self.settings),  # adds to the headers sent next
             RequestContextInterceptor(),
             MetricsInterceptor(),
             ErrorMappingInterceptor(),

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import (
+    AwareDatetime,
     Field,
+    HttpUrl,
     PostgresDsn,
     RedisDsn,
     SecretStr,
@@ -122,6 +124,12 @@ class Settings(BaseSettings):
     # where links in emails point (the app or web front end)
     public_url: str = "http://localhost:3000"
 
+    # API versions (docs/VERSIONING.md): once set, every hustle.v1 response carries the dates as
+    # `deprecation` (RFC 9745) and `sunset` (RFC 8594) metadata, and the link as a `link`
+    v1_deprecated_at: AwareDatetime | None = None
+    v1_sunset_at: AwareDatetime | None = None
+    v1_deprecation_link: HttpUrl | None = None
+
     # observability
     log_level: str = "INFO"
     log_format: LogFormat | None = None
@@ -172,6 +180,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SENDGRID_API_KEY, TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required in prod"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _sunset_follows_deprecation(self) -> Settings:
+        if self.v1_sunset_at is not None:
+            if self.v1_deprecated_at is None:
+                raise ValueError(
+                    "V1_SUNSET_AT needs V1_DEPRECATED_AT: a version is deprecated first"
+                )
+            if self.v1_sunset_at < self.v1_deprecated_at:
+                raise ValueError("V1_SUNSET_AT must not be earlier than V1_DEPRECATED_AT")
+        if self.v1_deprecation_link is not None and self.v1_deprecated_at is None:
+            raise ValueError("V1_DEPRECATION_LINK needs V1_DEPRECATED_AT")
         return self
 
     @property

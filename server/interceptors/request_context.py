@@ -42,7 +42,9 @@ class RequestContextInterceptor(AroundInterceptor):
                 user_agent = _text(value)
         request_id = request_context.accept_or_make_request_id(candidate)
         request_context.begin(request_id, method, user_agent=user_agent)
-        await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+        await context.send_initial_metadata(
+            ((REQUEST_ID_HEADER, request_id), *request_context.response_headers())
+        )
         started = time.perf_counter()
         outcome: BaseException | None = None
         try:

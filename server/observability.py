@@ -10,8 +10,10 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import os
 import sys
 import traceback
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -94,7 +96,43 @@ class _ToLoguru(logging.Handler):
         logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
 
 
+_json_access = False
+_PID = os.getpid()
+
+
+def access_log(method: str, code: str, duration_ms: float, peer: str) -> None:
+    """The one line each call leaves (level INFO, message "rpc"). With JSON logs it is written
+    straight to stdout, in the same shape as every other line: at one per call, going through
+    loguru's record machinery cost about a third of a bare call's CPU time."""
+    if not _json_access:
+        logger.bind(method=method, code=code, duration_ms=duration_ms, peer=peer).info("rpc")
+        return
+    line: dict[str, Any] = {
+        "ts": datetime.now(UTC).isoformat(),
+        "level": "INFO",
+        "msg": "rpc",
+        "logger": "server.interceptors.request_context",
+        "pid": _PID,
+        "method": method,
+        "code": code,
+        "duration_ms": duration_ms,
+        "peer": peer,
+    }
+    ctx = request_context.current()
+    if ctx is not None:
+        for name in _CONTEXT_FIELDS:
+            value = getattr(ctx, name)
+            if value is not None:
+                line[name] = value
+    sys.stdout.write(json.dumps(line, default=str) + "\n")
+    sys.stdout.flush()
+
+
 def configure_logging(settings: Settings) -> None:
+    global _json_access, _PID
+    _PID = os.getpid()
+    # INFO lines are kept at INFO and below only; the fast access line obeys the level too
+    _json_access = settings.logs_as_json and logger.level(settings.log_level).no <= 20
     logger.remove()
     logger.configure(patcher=_add_request_context)
     if settings.logs_as_json:

@@ -13,9 +13,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from grpc import aio
-from loguru import logger
 
-from server import request_context
+from server import observability, request_context
 from server.interceptors.base import AroundInterceptor, final_code
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -54,10 +53,9 @@ class RequestContextInterceptor(AroundInterceptor):
             raise
         finally:
             if self._access_log:
-                code = final_code(context, outcome)
-                logger.bind(
-                    method=method,
-                    code=code.name,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                    peer=context.peer(),
-                ).info("rpc")
+                observability.access_log(
+                    method,
+                    final_code(context, outcome).name,
+                    round((time.perf_counter() - started) * 1000, 2),
+                    context.peer(),
+                )

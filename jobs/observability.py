@@ -6,6 +6,7 @@ name and (for outbox jobs) the outbox id, so every log line of the run carries t
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any
@@ -14,13 +15,20 @@ import dramatiq
 from dramatiq.broker import MessageProxy
 from loguru import logger
 
-from server import metrics, observability, request_context
+from server import memory, metrics, observability, request_context
 
 
 class JobObservability(dramatiq.Middleware):
     def __init__(self) -> None:
         self._started: dict[str, float] = {}
         self._lock = threading.Lock()
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        memory.start_sampler("worker")  # this worker process's memory gauges
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        memory.stop_sampler()
+        metrics.mark_process_dead(os.getpid())  # its "live" gauges leave /metrics with it
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         ctx = request_context.begin(message.message_id, job=message.actor_name)

@@ -128,7 +128,11 @@ OUTBOX_OLDEST_SECONDS = Gauge(
     "Age of the oldest undispatched outbox row.",
     multiprocess_mode="livemax",
 )
-RELAY_DISPATCHED = Counter("outbox_dispatched_total", "Outbox rows sent to the broker.", ["job"])
+# "actor", not "job": Prometheus gives every target a `job` label (a scraped one would be
+# renamed exported_job).
+RELAY_DISPATCHED = Counter(
+    "outbox_dispatched_total", "Outbox rows sent to the broker, by actor.", ["actor"]
+)
 RELAY_ERRORS = Counter(
     "outbox_relay_errors_total", "Relay batches the broker refused (e.g. Redis down)."
 )

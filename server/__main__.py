@@ -82,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     mem.add_argument("--group-by", choices=["lineno", "filename", "traceback"], default="lineno")
     mem.add_argument("--keep", action="store_true", help="leave tracemalloc on afterwards")
     mem.add_argument("--token", help="default: ADMIN_HTTP_TOKEN")
+
+    hot = command("reload", "server.commands.reload", "run a command, restarting it on changes")
+    hot.add_argument("--migrate", action="store_true", help="apply changed migrations first")
+    hot.add_argument("target", nargs=argparse.REMAINDER, help="serve | worker | scheduler ...")
     return parser
 
 

@@ -153,3 +153,17 @@ def memory(settings: Settings, args: argparse.Namespace) -> int:
     except memory_client.MemoryClientError as exc:
         print(f"hustle: {exc}", file=sys.stderr)
         return 1
+
+
+def reload(settings: Settings, args: argparse.Namespace) -> int:
+    """Development: run a command, restarting it when the project's code changes."""
+    from server import observability
+    from server import reload as hot_reload
+
+    if not args.target:
+        print(
+            "hustle: reload needs a command, e.g. `python -m server reload serve`", file=sys.stderr
+        )
+        return 2
+    observability.configure_logging(settings)
+    return hot_reload.run(settings, args.target, migrate=args.migrate)

@@ -122,7 +122,7 @@ async def sentry_events(
     finally:
         await server.stop(grace=0)
         sentry_sdk.get_client().close()
-        sentry_sdk.init()  # back to no client
+        sentry_sdk.init(default_integrations=False, auto_enabling_integrations=False)  # no client
 
 
 async def test_sentry_gets_one_event_with_user_and_request_id(

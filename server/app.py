@@ -205,8 +205,13 @@ class HustleServer:
 
         await self.health.check_once()
         self._health_task = asyncio.create_task(self.health.run(), name="health-monitor")
+        admin_token = settings.admin_http_token
         self._http = await http.start(
-            self.health.state, settings.grpc_host, settings.http_port, reuse_port=self._reuse_port
+            self.health.state,
+            settings.grpc_host,
+            settings.http_port,
+            reuse_port=self._reuse_port,
+            admin_token=admin_token.get_secret_value() if admin_token else None,
         )
         self.http_port = http.bound_port(self._http)
         await server.start()

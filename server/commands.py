@@ -123,3 +123,48 @@ def captured(settings: Settings, args: argparse.Namespace) -> int:
     if not entries:
         print("nothing captured yet")
     return 0
+
+
+def memory(settings: Settings, args: argparse.Namespace) -> int:
+    """tracemalloc in every process of a running server: start, wait, print the top growth."""
+    from server import memory_client
+
+    token = args.token or (
+        settings.admin_http_token.get_secret_value() if settings.admin_http_token else None
+    )
+    if not token:
+        print(
+            "hustle: set ADMIN_HTTP_TOKEN (the server's) or pass --token: /debug/memory is off"
+            " without it",
+            file=sys.stderr,
+        )
+        return 2
+    url = args.url or f"http://127.0.0.1:{settings.http_port}"
+    options = memory_client.Options(
+        url=url,
+        token=token,
+        seconds=args.seconds,
+        top=args.top,
+        frames=args.frames,
+        group_by=args.group_by,
+        keep=args.keep,
+    )
+    try:
+        return memory_client.run(options)
+    except memory_client.MemoryClientError as exc:
+        print(f"hustle: {exc}", file=sys.stderr)
+        return 1
+
+
+def reload(settings: Settings, args: argparse.Namespace) -> int:
+    """Development: run a command, restarting it when the project's code changes."""
+    from server import observability
+    from server import reload as hot_reload
+
+    if not args.target:
+        print(
+            "hustle: reload needs a command, e.g. `python -m server reload serve`", file=sys.stderr
+        )
+        return 2
+    observability.configure_logging(settings)
+    return hot_reload.run(settings, args.target, migrate=args.migrate)

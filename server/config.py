@@ -137,6 +137,8 @@ class Settings(BaseSettings):
     sentry_traces_sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
     build_commit: str = "unknown"
     prometheus_multiproc_dir: Path | None = None
+    # unlocks the admin endpoints of the HTTP port (/debug/memory); unset: they do not exist
+    admin_http_token: SecretStr | None = None
 
     @field_validator("log_level")
     @classmethod
@@ -161,7 +163,13 @@ class Settings(BaseSettings):
     def _blank_is_unknown(cls, value: object) -> object:
         return "unknown" if value in ("", None) else value
 
-    @field_validator("sendgrid_api_key", "twilio_auth_token", "twilio_account_sid", mode="before")
+    @field_validator(
+        "sendgrid_api_key",
+        "twilio_auth_token",
+        "twilio_account_sid",
+        "admin_http_token",
+        mode="before",
+    )
     @classmethod
     def _blank_secret_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -171,6 +179,13 @@ class Settings(BaseSettings):
         secret = self.secret_key.get_secret_value()
         if self.app_env is AppEnv.PROD and (len(secret) < 32 or secret.startswith("dev-only")):
             raise ValueError("SECRET_KEY must be set to 32 or more random characters in prod")
+        return self
+
+    @model_validator(mode="after")
+    def _long_admin_token(self) -> Settings:
+        token = self.admin_http_token
+        if token is not None and len(token.get_secret_value()) < 32:
+            raise ValueError("ADMIN_HTTP_TOKEN must be 32 or more random characters when set")
         return self
 
     @model_validator(mode="after")

@@ -329,9 +329,14 @@ class Database:
         return cls(pool, load_queries(), settings.slow_query_seconds)
 
     async def open(self, *, wait: bool = False) -> None:
+        opening = self.pool.closed
         await self.pool.open(wait=wait)
+        if opening:
+            metrics.DB_POOL_MAX.inc(self.pool.max_size)
 
     async def close(self) -> None:
+        if not self.pool.closed:
+            metrics.DB_POOL_MAX.dec(self.pool.max_size)
         await self.pool.close()
 
     @asynccontextmanager

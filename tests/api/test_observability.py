@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import grpc
@@ -14,7 +12,6 @@ import pytest
 import sentry_sdk
 from google.protobuf import empty_pb2
 from grpc import aio
-from loguru import logger
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
@@ -123,7 +120,7 @@ async def sentry_events(
     finally:
         await server.stop(grace=0)
         sentry_sdk.get_client().close()
-        sentry_sdk.init()  # back to no client
+        sentry_sdk.init(default_integrations=False, auto_enabling_integrations=False)  # no client
 
 
 async def test_sentry_gets_one_event_with_user_and_request_id(

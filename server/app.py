@@ -38,7 +38,7 @@ from hustle.v1 import (
     verification_pb2,
     verification_pb2_grpc,
 )
-from server import http, observability, reflection
+from server import http, logs, observability, reflection
 from server.api.v1 import feed as feed_api
 from server.api.v1.auth import AuthService
 from server.api.v1.disputes import DisputeService
@@ -172,7 +172,7 @@ class HustleServer:
         system_pb2_grpc.add_SystemServiceServicer_to_server(
             SystemService(
                 self.resources.db,
-                version=observability.version(),
+                version=logs.version(),
                 api_versions=API_VERSIONS,
                 build_commit=settings.build_commit,
                 started_at=self.started_at,
@@ -238,7 +238,7 @@ async def serve(
     settings: Settings, *, reuse_port: bool, on_ready: Callable[[int, int], None] | None = None
 ) -> None:
     """Run one server process until SIGTERM or SIGINT, then drain and return."""
-    observability.configure_logging(settings)
+    logs.configure_logging(settings)
     observability.configure_sentry(settings)  # before the gRPC server exists
     resources = await Resources.open(settings)
     server = HustleServer(settings, resources, reuse_port=reuse_port)

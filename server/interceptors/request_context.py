@@ -14,7 +14,7 @@ from typing import Any
 
 from grpc import aio
 
-from server import observability, request_context
+from server import logs, request_context
 from server.interceptors.base import AroundInterceptor, final_code
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -53,7 +53,7 @@ class RequestContextInterceptor(AroundInterceptor):
             raise
         finally:
             if self._access_log:
-                observability.access_log(
+                logs.access_log(
                     method,
                     final_code(context, outcome).name,
                     round((time.perf_counter() - started) * 1000, 2),

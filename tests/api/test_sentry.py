@@ -14,7 +14,7 @@ from google.protobuf import empty_pb2
 from grpc import aio
 
 from hustle.v1 import system_pb2, system_pb2_grpc
-from server import observability
+from server import logs, observability
 from server.app import HustleServer, Resources
 from server.config import Settings
 from tests import probe
@@ -76,7 +76,7 @@ async def test_an_event_carries_release_and_environment_and_no_secret(
     events = items(transport, "event")
     assert len(events) == 1
     event = events[0]
-    assert event["release"] == f"hustle@{observability.version()}+abc1234"
+    assert event["release"] == f"hustle@{logs.version()}+abc1234"
     assert event["environment"] == "test"
     assert event["user"] == {"id": "user-7"}
     text = json.dumps(event)
@@ -119,7 +119,7 @@ async def test_calls_are_traced_continuing_the_callers_trace(
     assert info["contexts"]["trace"]["op"] == "grpc.server"
     assert info["contexts"]["trace"]["status"] == "ok"
     assert info["contexts"]["trace"]["trace_id"] == trace_id
-    assert info["release"] == f"hustle@{observability.version()}+abc1234"
+    assert info["release"] == f"hustle@{logs.version()}+abc1234"
     assert info["transaction_info"] == {"source": "route"}
     failed = transactions[f"/{probe.SERVICE}/RaiseHx"]
     assert failed["contexts"]["trace"]["status"] == "not_found"  # HX302, typed: no event

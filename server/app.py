@@ -126,7 +126,7 @@ class HustleServer:
         self.feed_cache = FeedCache(resources.redis)
         self.rate_limiter = RateLimiter(resources.redis, limits_from(settings))
         self.policies = policies(SERVICE_DESCRIPTORS)
-        self.feed_service: FeedService | None = None  # made by start()
+        self.feed_service = FeedService(resources.db, self.feed_cache, settings)
         self._grpc: aio.Server | None = None
         self._http: web.AppRunner | None = None
         self._health_task: asyncio.Task[None] | None = None
@@ -154,6 +154,8 @@ class HustleServer:
                 self.sessions,
                 self.rate_limiter,
                 trust_proxy_headers=self.settings.trust_proxy_headers,
+                # a cached feed page: looked up in admission's own round trip
+                prefetch={"/hustle.v1.FeedService/GetFeed": self.feed_service.cache_slot},
             )
         )
         chain.append(
@@ -187,7 +189,6 @@ class HustleServer:
         task_pb2_grpc.add_TaskServiceServicer_to_server(
             TaskService(db, self.feed_cache, settings), server
         )
-        self.feed_service = FeedService(db, self.feed_cache, settings)
         feed_api.add_to_server(self.feed_service, server)
         dispute_pb2_grpc.add_DisputeServiceServicer_to_server(DisputeService(db, settings), server)
         upload_pb2_grpc.add_UploadServiceServicer_to_server(

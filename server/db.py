@@ -22,6 +22,7 @@ above uses.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import re
@@ -219,9 +220,16 @@ def load_queries(folder: Path = SQL_DIR) -> Mapping[str, Query]:
     return MappingProxyType(queries)
 
 
+POOL_SAMPLE_SECONDS = 1.0
+_QUERY_SECONDS: dict[str, Any] = {}  # each statement's histogram child, looked up once
+
+
 def observe(name: str, started: float, slow_after: float) -> None:
     elapsed = time.perf_counter() - started
-    metrics.DB_QUERY_SECONDS.labels(name).observe(elapsed)
+    histogram = _QUERY_SECONDS.get(name)
+    if histogram is None:
+        histogram = _QUERY_SECONDS[name] = metrics.DB_QUERY_SECONDS.labels(name)
+    histogram.observe(elapsed)
     if elapsed >= slow_after:
         metrics.DB_SLOW_QUERIES.labels(name).inc()
         logger.bind(query=name, duration_ms=round(elapsed * 1000, 1)).warning("slow query")
@@ -304,6 +312,7 @@ class Database:
         self.pool = pool
         self.queries = queries
         self.slow_query_seconds = slow_query_seconds
+        self._sampler: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, name: str = "hustle") -> Database:
@@ -333,34 +342,43 @@ class Database:
         await self.pool.open(wait=wait)
         if opening:
             metrics.DB_POOL_MAX.inc(self.pool.max_size)
+            self._sampler = asyncio.create_task(self._sample_pool(), name=f"{self.pool.name}-stats")
 
     async def close(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            await asyncio.gather(self._sampler, return_exceptions=True)
+            self._sampler = None
         if not self.pool.closed:
             metrics.DB_POOL_MAX.dec(self.pool.max_size)
+            metrics.DB_POOL_IN_USE.set(0)
+            metrics.DB_POOL_WAITING.set(0)
         await self.pool.close()
+
+    def observe_pool(self) -> None:
+        """The pool gauges from the pool's own counters (connections in use, callers waiting)."""
+        stats = self.pool.get_stats()
+        metrics.DB_POOL_IN_USE.set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
+        metrics.DB_POOL_WAITING.set(stats.get("requests_waiting", 0))
+
+    async def _sample_pool(self) -> None:
+        """Read the pool's counters now and then: a gauge write per checkout cost more than
+        the checkout itself, and a scrape every 15 s sees no finer grain."""
+        while True:
+            self.observe_pool()
+            await asyncio.sleep(POOL_SAMPLE_SECONDS)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        metrics.DB_POOL_WAITING.inc()
-        waiting = True
         try:
             async with self.pool.connection() as conn:
-                metrics.DB_POOL_WAITING.dec()
-                waiting = False
-                metrics.DB_POOL_IN_USE.inc()
-                try:
-                    yield conn
-                finally:
-                    metrics.DB_POOL_IN_USE.dec()
+                yield conn
         except psycopg.Error as exc:
             # Pool timeouts and lost connections surface here, outside any statement.
             mapped = errors.from_db_error(exc)
             if mapped is not None:
                 raise mapped from exc
             raise
-        finally:
-            if waiting:
-                metrics.DB_POOL_WAITING.dec()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:

@@ -408,6 +408,15 @@ class Database:
             except Exception as exc:  # the change is committed: report, do not undo the call
                 logger.opt(exception=exc).warning("an after-commit effect failed")
 
+    async def after_commit(self, effect: AfterCommit) -> None:
+        """Run `effect` once what this task just wrote is committed: now, or, inside a
+        transaction, when the outermost one commits."""
+        outer = _active.get()
+        if outer is not None and outer[0] is self:
+            outer[1].on_commit(effect)
+        else:
+            await effect()
+
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Session]:
         """A read-only transaction whose statements all see one snapshot (REPEATABLE READ)."""

@@ -38,7 +38,7 @@ from hustle.v1 import (
     verification_pb2,
     verification_pb2_grpc,
 )
-from server import http, logs, observability, reflection
+from server import http, logs, memory, observability, reflection
 from server.api.v1 import feed as feed_api
 from server.api.v1.auth import AuthService
 from server.api.v1.disputes import DisputeService
@@ -239,6 +239,7 @@ async def serve(
     settings: Settings, *, reuse_port: bool, on_ready: Callable[[int, int], None] | None = None
 ) -> None:
     """Run one server process until SIGTERM or SIGINT, then drain and return."""
+    memory.keep_large_allocations_out_of_the_heap()  # before the first password is hashed
     logs.configure_logging(settings)
     observability.configure_sentry(settings)  # before the gRPC server exists
     resources = await Resources.open(settings)

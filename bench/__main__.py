@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from bench.runner import Plan, main
 
@@ -41,6 +42,19 @@ def cli(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also run the cached feed under py-spy (.bench/profile/)",
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="run only these scenarios, comma-separated (echo, feed_normal_cold, feed_normal, "
+        "feed_normal_half, feed_nearby_light, feed_nearby, db_ceiling, get_task, create_task, "
+        "accept_task, sign_in, feed_sustained)",
+    )
+    parser.add_argument(
+        "--server-root",
+        type=Path,
+        help="serve the code of another checkout (e.g. a worktree of the commit before a "
+        "change), measured by this bench; results go to bench/results/<date>-<commit>/",
+    )
     args = parser.parse_args(argv)
     plan = Plan(
         sizes=args.tasks,
@@ -51,6 +65,8 @@ def cli(argv: list[str] | None = None) -> int:
         sustained_seconds=args.sustained_seconds,
         sustained_rps=args.sustained_rps,
         profile=args.profile,
+        only=frozenset(s.strip() for s in args.only.split(",") if s.strip()),
+        server_root=args.server_root.resolve() if args.server_root else None,
     )
     return main(plan)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -39,8 +40,10 @@ def _marker(tasks: int) -> str:
     return f"hustle bench template: seeded users={users_for(tasks)} tasks={tasks} seed={SEED}"
 
 
-def prepare(base_url: str, tasks: int, env: dict[str, str]) -> str:
-    """The URL of a fresh copy of the migrated, fully seeded bench database of `tasks` tasks."""
+def prepare(base_url: str, tasks: int, env: dict[str, str], root: Path) -> str:
+    """The URL of a fresh copy of the fully seeded bench database of `tasks` tasks, migrated
+    by the checkout at `root` (the one whose server is measured): the seeded template keeps the
+    schema it was seeded with, and each copy gets the measured code's migrations."""
     name = f"hustle_bench_{tasks}"
     url, admin = _with_database(base_url, name), _with_database(base_url, "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -54,8 +57,8 @@ def prepare(base_url: str, tasks: int, env: dict[str, str]) -> str:
             found = None
         if found is None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    migrate.apply(url)
     if found is None:
+        migrate.apply(url)
         logger.info(f"{name}: seeding {users_for(tasks):,} users and {tasks:,} tasks")
         started = time.monotonic()
         subprocess.run(
@@ -93,4 +96,27 @@ def prepare(base_url: str, tasks: int, env: dict[str, str]) -> str:
             )
         )
     logger.info(f"{copy}: copied from {name} in {time.monotonic() - started:.1f} s")
-    return _with_database(base_url, copy)
+    copied = _with_database(base_url, copy)
+    _forget_unknown_migrations(copied, root)
+    subprocess.run(
+        [sys.executable, "-m", "server", "migrate"],
+        cwd=root,
+        env={**env, "DATABASE_URL": copied, "APP_ENV": "dev"},
+        check=True,
+    )
+    return copied
+
+
+def _forget_unknown_migrations(url: str, root: Path) -> None:
+    """Roll back, in the copy, the migrations the measured checkout does not have (the seed
+    was migrated by newer code): the copy then has exactly that checkout's schema."""
+    known = {p.name.removesuffix(".sql") for p in (root / "migrations").glob("*.sql")
+             if not p.name.endswith(".rollback.sql")}  # fmt: skip
+    with psycopg.connect(url, autocommit=True) as conn:
+        applied = {row[0] for row in conn.execute("SELECT migration_id FROM _yoyo_migration")}
+    extra = sorted(applied - known)
+    if extra:
+        if extra != sorted(applied)[-len(extra) :]:
+            raise RuntimeError(f"{url}: unknown migrations {extra} are not the newest")
+        logger.info(f"rolling back {extra}: the measured code does not have them")
+        migrate.rollback(url, count=len(extra))

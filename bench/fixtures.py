@@ -126,6 +126,9 @@ def build(url: str, sizes: Sizes, seed: int = 42) -> Fixtures:
                 requests.append(_nearby(rng, latitude, longitude))
                 sessions.append((str(reader["user_id"]), token(role, n)))
             _write(FILES[role], requests)
+            if role == "nearby":
+                _nearby_table(conn, [str(readers[n % READERS]["user_id"]) for n in range(count)],
+                              requests)  # fmt: skip
 
         _write(
             "get_task",
@@ -153,6 +156,21 @@ def build(url: str, sizes: Sizes, seed: int = 42) -> Fixtures:
     return Fixtures(
         READERS, len(measured), len(warm), sizes.nearby, sizes.nearby_warm, sizes.nearby_light
     )
+
+
+def _nearby_table(
+    conn: psycopg.Connection[Any], users: list[str], requests: list[dict[str, Any]]
+) -> None:
+    """The NEARBY run's requests as rows, for the DB ceiling (bench/postgres.py's pgbench)."""
+    conn.execute(QUERIES["bench_nearby_table"].sql)
+    with (
+        conn.cursor() as cur,
+        cur.copy("COPY bench_nearby (n, user_id, point, radius) FROM STDIN") as copy,
+    ):
+        for n, (user, request) in enumerate(zip(users, requests, strict=True), start=1):
+            where = request["location"]
+            point = f"SRID=4326;POINT({where['longitude']} {where['latitude']})"
+            copy.write_row((n, user, point, request["radius_meters"]))
 
 
 def _nearby(rng: random.Random, latitude: float, longitude: float) -> dict[str, Any]:

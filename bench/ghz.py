@@ -50,6 +50,7 @@ class Result:
     server_cpu_ms: float = float("nan")  # server CPU time per call (all its processes)
     ghz_cpu_ms: float = float("nan")  # ghz's own CPU time per call (it shares the cores)
     steal_pct: float = float("nan")  # CPU time the VM's host took back during the run
+    db_cpu_ms: float = float("nan")  # PostgreSQL's CPU time per call (all its processes)
 
     @property
     def error_count(self) -> int:

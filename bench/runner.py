@@ -23,7 +23,7 @@ from typing import Any
 import redis
 from loguru import logger
 
-from bench import database, fixtures, ghz, profile, report, servers
+from bench import database, fixtures, ghz, postgres, profile, report, servers
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".bench"  # logs, profiles, metrics files: not recorded
@@ -43,8 +43,13 @@ class Plan:
     cold_rps: int = 200
     sustained_seconds: int = 60
     sustained_rps: int = 0  # 0: half the measured cached-feed maximum
-    profile: bool = False  # py-spy the server during the cached-feed run
+    profile: bool = False  # py-spy the server during the cached and the uncached feed runs
     accept_rps_bound: int = 800  # the most accepts a second the pool is sized for
+    only: frozenset[str] = frozenset()  # run only these scenarios (empty: all)
+    server_root: Path | None = None  # run the server of another checkout (a "before" run)
+
+    def wants(self, scenario: str) -> bool:
+        return not self.only or scenario in self.only
 
 
 @dataclass
@@ -63,6 +68,7 @@ class Session:
         self.binary, self.plan, self.folder = binary, plan, folder
         self.rows: list[Row] = []
         self.server: servers.Running | None = None  # whose CPU time each call is charged
+        self.database: postgres.Cluster | None = None  # and whose database CPU time
 
     def call(
         self, config: str, host: str, name: str, *, keep: bool = False, **overrides: Any
@@ -74,6 +80,7 @@ class Session:
         }
         folder = self.folder if keep else WORK / "ghz" / self.folder.name
         before = self.server.cpu_seconds() if self.server else 0.0
+        db_before = self.database.cpu_seconds() if self.database else 0.0
         ticks = servers.cpu_ticks()
         result = ghz.run(self.binary, config, host, folder / f"{name}.json", **(base | overrides))
         steal, total = (now - then for now, then in zip(servers.cpu_ticks(), ticks, strict=True))
@@ -82,6 +89,9 @@ class Session:
         if self.server and result.count:
             spent = self.server.cpu_seconds() - before
             result = replace(result, server_cpu_ms=round(spent * 1000 / result.count, 3))
+        if self.database and result.count:
+            spent = self.database.cpu_seconds() - db_before
+            result = replace(result, db_cpu_ms=round(spent * 1000 / result.count, 3))
         return result
 
     def measure(
@@ -130,22 +140,27 @@ def main(plan: Plan) -> int:
     binary = ghz.find_or_install()
     base_env = dict(os.environ)
     day = datetime.now(UTC).date().isoformat()
+    results = RESULTS / (day if plan.server_root is None else f"{day}-{_commit(plan)}")
     for index, tasks in enumerate(plan.sizes):
-        url = database.prepare(base_env["DATABASE_URL"], tasks, base_env)
-        session = Session(binary, plan, RESULTS / day / str(tasks))
-        if index == 0:
+        url = database.prepare(base_env["DATABASE_URL"], tasks, base_env, plan.server_root or ROOT)
+        session = Session(binary, plan, results / str(tasks))
+        if index == 0 and plan.wants("echo"):
             _echo(session, base_env)
         _run_size(session, tasks, url, base_env)
         summary = {
             "tasks": tasks,
             "users": database.users_for(tasks),
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "commit": _commit(),
-            "plan": asdict(plan),
+            "commit": _commit(plan),
+            "plan": _plan_json(plan),
             "rows": [asdict(r) for r in session.rows],
         }
+        session.folder.mkdir(parents=True, exist_ok=True)
         (session.folder / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    written = report.render(RESULTS / day, RESULTS / f"{day}.md")
+    # a before run of the same day (--server-root) is the baseline of the "halved" targets
+    before = sorted(RESULTS.glob(f"{day}-*/"), key=lambda p: p.stat().st_mtime)
+    baseline = before[-1] if plan.server_root is None and before else None
+    written = report.render(results, results.parent / f"{results.name}.md", baseline)
     logger.info(f"results: {written.relative_to(ROOT)}")
     return 0
 
@@ -154,7 +169,7 @@ def _echo(session: Session, base_env: Mapping[str, str]) -> None:
     """The ceiling: bench/echo.py in the server's process model, same ghz settings."""
     ceiling = RESULTS / session.folder.parent.name / "echo"
     echo = Session(session.binary, session.plan, ceiling)
-    with servers.start("bench.echo", [], base_env, WORK / "echo.log") as running:
+    with servers.start("bench.echo", [], base_env, WORK / "echo.log", root=ROOT) as running:
         echo.server = running
         echo.measure("echo", "Echo ceiling (bare grpc.aio, no interceptors)", running.host)
     (ceiling / "summary.json").write_text(
@@ -205,27 +220,45 @@ def _run_size(session: Session, tasks: int, url: str, base_env: Mapping[str, str
     logger.info(f"fixtures for {tasks:,} tasks in {time.monotonic() - started:.1f} s: {made}")
     env = _server_env(base_env, url)
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()
-    with servers.start("server", ["serve"], env, WORK / f"server-{tasks}.log") as running:
+    session.database = postgres.Cluster.of(url)
+    root = plan.server_root or ROOT
+    log = WORK / f"server-{tasks}.log"
+    with servers.start("server", ["serve"], env, log, root=root) as running:
         session.server, host = running, running.host
         _warm_sessions(session, host, made)
         _feeds(session, running, made)
-        session.measure("get_task", "GetTask (OPEN task, any caller)", host)
-        session.measure("create_task", "CreateTask", host)
-        _accept(session, host, made)
-        session.measure("sign_in", "SignIn (argon2id verify)", host)
-        _sustained(session, running, made)
+        if plan.wants("db_ceiling"):
+            _ceiling(session, url)
+        if plan.wants("get_task"):
+            session.measure("get_task", "GetTask (OPEN task, any caller)", host)
+        if plan.wants("create_task"):
+            session.measure("create_task", "CreateTask", host)
+        if plan.wants("accept_task"):
+            _accept(session, host, made)
+        if plan.wants("sign_in"):
+            session.measure("sign_in", "SignIn (argon2id verify)", host)
+        if plan.wants("feed_sustained"):
+            _sustained(session, running, made)
+        rss = running.rss_by_process()
+    session.rows.append(_memory_row(rss))
 
 
 def _warm_sessions(session: Session, host: str, made: fixtures.Fixtures) -> None:
-    """Each caller once through an authenticated call, as a returning user's session is cached."""
-    for role, count in (
-        ("reader", made.readers),
-        ("nearby", made.nearby),
-        ("nearbywarm", made.nearby_warm),
-        ("nearbylight", made.nearby_light),
-        ("accept", made.accept),
-        ("acceptwarm", made.accept_warm),
+    """Each caller once through an authenticated call, as a returning user's session is cached
+    (the callers of the scenarios that run)."""
+    plan = session.plan
+    feeds = ("feed_normal_cold", "feed_normal", "feed_normal_half", "feed_sustained", "get_task")
+    nearby = ("feed_nearby", "feed_nearby_light")
+    for role, count, used_by in (
+        ("reader", made.readers, feeds),
+        ("nearby", made.nearby, ("feed_nearby",)),
+        ("nearbywarm", made.nearby_warm, nearby),
+        ("nearbylight", made.nearby_light, ("feed_nearby_light",)),
+        ("accept", made.accept, ("accept_task",)),
+        ("acceptwarm", made.accept_warm, ("accept_task",)),
     ):
+        if not any(plan.wants(scenario) for scenario in used_by):
+            continue
         result = session.call(
             "feed_normal",  # its inline data gives way to --data (a data file would not)
             host,
@@ -261,57 +294,115 @@ def _fill(
 
 def _feeds(session: Session, running: servers.Running, made: fixtures.Fixtures) -> None:
     plan, host = session.plan, running.host
-    cold = _fill(session, host, made, "feed_normal_cold", keep=True, rps=plan.cold_rps)
-    session.rows.append(
-        Row(
-            "feed_normal_cold",
-            "GetFeed NORMAL, cold cache (each reader's first)",
-            f"c={plan.concurrency}, {plan.cold_rps} req/s, n={made.readers}",
-            asdict(cold),
+    if plan.wants("feed_normal_cold"):
+        cold = _fill(session, host, made, "feed_normal_cold", keep=True, rps=plan.cold_rps)
+        session.rows.append(
+            Row(
+                "feed_normal_cold",
+                "GetFeed NORMAL, cold cache (each reader's first)",
+                f"c={plan.concurrency}, {plan.cold_rps} req/s, n={made.readers}",
+                asdict(cold),
+            )
         )
-    )
-    top = session.measure("feed_normal", "GetFeed NORMAL, cached", host)
-    if plan.profile:
-        _profile(session, running, "feed_normal")
-    half = max(1, int(top.rps / 2))
-    _fill(session, host, made, "feed_normal.refill")
-    session.measure(
-        "feed_normal",
-        "GetFeed NORMAL, cached, at half the maximum rate",
-        host,
-        warm={},
-        name="feed_normal_half",
-        rps=half,
-    )
+    if plan.wants("feed_normal") or plan.wants("feed_normal_half"):
+        _fill(session, host, made, "feed_normal.fill")
+        top = session.measure("feed_normal", "GetFeed NORMAL, cached", host)
+        if plan.profile:
+            _profile(session, running, "feed_normal")
+        if plan.wants("feed_normal_half"):
+            half = max(1, int(top.rps / 2))
+            _fill(session, host, made, "feed_normal.refill")
+            session.measure(
+                "feed_normal",
+                "GetFeed NORMAL, cached, at half the maximum rate",
+                host,
+                warm={},
+                name="feed_normal_half",
+                rps=half,
+            )
     # Both warm up on the warm-up's points (the light run's warm-up asks a few of the main
     # run's warm-up points first: no matter); each measures on points of its own.
     warm = {"data_file": "bench/data/feed_nearby_warm.json", "metadata": _bearer("nearbywarm")}
-    session.measure(
-        "feed_nearby",
-        "GetFeed NEARBY, uncached, light load (the call's own latency)",
-        host,
-        warm=warm,
-        name="feed_nearby_light",
-        rps=plan.nearby_light_rps,
-        data_file="bench/data/feed_nearby_light.json",
-        metadata=_bearer("nearbylight"),
-    )
-    session.measure(
-        "feed_nearby",
-        "GetFeed NEARBY, uncached (a new point each request)",
-        host,
-        warm=warm,
-        rps=plan.nearby_rps,
-    )
+    if plan.wants("feed_nearby_light"):
+        session.measure(
+            "feed_nearby",
+            "GetFeed NEARBY, uncached, light load (the call's own latency)",
+            host,
+            warm=warm,
+            name="feed_nearby_light",
+            rps=plan.nearby_light_rps,
+            data_file="bench/data/feed_nearby_light.json",
+            metadata=_bearer("nearbylight"),
+        )
+    if plan.wants("feed_nearby"):
+        session.measure(
+            "feed_nearby",
+            "GetFeed NEARBY, uncached (a new point each request)",
+            host,
+            warm=warm,
+            rps=plan.nearby_rps,
+        )
+        if plan.profile:
+            _profile(
+                session,
+                running,
+                "feed_nearby",
+                data_file="bench/data/feed_nearby_warm.json",
+                metadata=_bearer("nearbywarm"),
+                rps=plan.nearby_rps,
+            )
 
 
-def _profile(session: Session, running: servers.Running, config: str) -> None:
+def _ceiling(session: Session, url: str) -> None:
+    """pgbench runs the NEARBY page statement at the NEARBY run's points (bench/postgres.py)."""
+    plan = session.plan
+    found = postgres.ceiling(
+        url,
+        "feed_nearby",
+        limit=52,  # a 50-task page, one more to see if there is a next, one more for ties
+        clients=plan.connections,
+        seconds=plan.duration,
+        work=WORK / "pgbench",
+        root=plan.server_root or ROOT,
+    )
+    result = ghz.Result(
+        count=found["count"],
+        rps=found["tps"],
+        p50_ms=found["latency_ms"],
+        p95_ms=float("nan"),
+        p99_ms=float("nan"),
+        statuses={"OK": found["count"]},
+        errors={},
+        db_cpu_ms=found["db_cpu_ms"],
+    )
+    session.rows.append(
+        Row(
+            "db_ceiling",
+            "DB ceiling: the NEARBY page statement alone, by pgbench (p50 column: its mean)",
+            f"{found['clients']} clients, prepared, {plan.duration}s",
+            asdict(result),
+        )
+    )
+    logger.info(f"db_ceiling: {found['tps']:,.0f} pages/s, PG CPU {found['db_cpu_ms']} ms each")
+
+
+def _memory_row(rss: dict[str, float]) -> Row:
+    """Resident memory of each process after the run (the supervisor serves nothing)."""
+    row = Row("memory", "Server memory after the run (RSS, MiB)", "", {"rss_mib": rss})
+    return row
+
+
+def _profile(session: Session, running: servers.Running, config: str, **overrides: Any) -> None:
     """A separate run of `config` under py-spy (so that the measured figures carry no sampling)."""
     folder = WORK / "profile"
     children = [pid for pid in running.pids() if pid != running.process.pid]
     with profile.recording(children, session.plan.duration, folder, config):
         session.call(
-            config, running.host, f"{config}.profiled", duration=f"{session.plan.duration}s"
+            config,
+            running.host,
+            f"{config}.profiled",
+            duration=f"{session.plan.duration}s",
+            **overrides,
         )
     logger.info(f"profile of {config}: {folder / (config + '-summary.txt')}")
 
@@ -345,10 +436,11 @@ def _accept(session: Session, host: str, made: fixtures.Fixtures) -> None:
 
 def _sustained(session: Session, running: servers.Running, made: fixtures.Fixtures) -> None:
     plan = session.plan
-    top = next(r for r in session.rows if r.scenario == "feed_normal").result["rps"]
-    rate = plan.sustained_rps or max(1, int(top / 2))
+    top = next((r.result["rps"] for r in session.rows if r.scenario == "feed_normal"), None)
+    rate = plan.sustained_rps or (max(1, int(top / 2)) if top else 300)
     _fill(session, running.host, made, "feed_sustained.refill")
     before = running.rss_mib()
+    each_before = running.rss_by_process()
     result = session.call(
         "feed_normal",
         running.host,
@@ -358,6 +450,7 @@ def _sustained(session: Session, running: servers.Running, made: fixtures.Fixtur
         duration=f"{plan.sustained_seconds}s",
     )
     after = running.rss_mib()
+    each_after = running.rss_by_process()
     row = Row(
         "feed_sustained",
         f"GetFeed NORMAL sustained ({plan.sustained_seconds} s, cache "
@@ -366,6 +459,14 @@ def _sustained(session: Session, running: servers.Running, made: fixtures.Fixtur
         asdict(result),
     )
     row.notes.append(f"server RSS {before:.0f} MiB before, {after:.0f} MiB after")
+    row.notes.append(
+        "RSS by process, before → after: "
+        + ", ".join(
+            f"{name} {each_before.get(name, 0):.0f} → {mib:.0f}" for name, mib in each_after.items()
+        )
+    )
+    row.result["rss_before_mib"] = each_before
+    row.result["rss_after_mib"] = each_after
     session.rows.append(row)
     logger.info(
         f"feed_sustained: {result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms, "
@@ -373,8 +474,19 @@ def _sustained(session: Session, running: servers.Running, made: fixtures.Fixtur
     )
 
 
-def _commit() -> str:
+def _commit(plan: Plan) -> str:
+    """The commit of the server measured (another checkout's, for a before run)."""
     done = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=plan.server_root or ROOT,
+        capture_output=True,
+        text=True,
     )
     return done.stdout.strip() or "unknown"
+
+
+def _plan_json(plan: Plan) -> dict[str, Any]:
+    found = asdict(plan)
+    found["only"] = sorted(plan.only)
+    found["server_root"] = str(plan.server_root) if plan.server_root else None
+    return found

@@ -66,6 +66,20 @@ class Running:
             total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
         return total / CLOCK_TICKS
 
+    def rss_by_process(self) -> dict[str, float]:
+        """Resident memory of the supervisor and of each server process, in MiB."""
+        found: dict[str, float] = {}
+        for pid in self.pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            kib = next((int(line.split()[1]) for line in status.splitlines()
+                        if line.startswith("VmRSS:")), 0)  # fmt: skip
+            name = "supervisor" if pid == self.process.pid else f"process {pid}"
+            found[name] = round(kib / 1024, 1)
+        return found
+
     def rss_mib(self) -> float:
         """Resident memory of the supervisor and its server processes together, in MiB."""
         total_kib = 0
@@ -81,8 +95,11 @@ class Running:
 
 
 @contextmanager
-def start(module: str, args: list[str], env: Mapping[str, str], log: Path) -> Iterator[Running]:
-    """Run `python -m <module> <args>` with `env` until the block ends, then SIGTERM (drain)."""
+def start(
+    module: str, args: list[str], env: Mapping[str, str], log: Path, *, root: Path = ROOT
+) -> Iterator[Running]:
+    """Run `python -m <module> <args>` with `env` in the checkout `root` until the block ends,
+    then SIGTERM (drain)."""
     grpc_port, http_port = free_port(), free_port()
     log.parent.mkdir(parents=True, exist_ok=True)
     environment = {
@@ -94,7 +111,7 @@ def start(module: str, args: list[str], env: Mapping[str, str], log: Path) -> It
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", module, *args],
-            cwd=ROOT,
+            cwd=root,
             env=environment,
             stdout=out,
             stderr=subprocess.STDOUT,

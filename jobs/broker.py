@@ -22,7 +22,7 @@ from periodiq import PeriodiqMiddleware
 
 from jobs.observability import JobObservability
 from jobs.runtime import WorkerResources
-from server import observability
+from server import logs, observability
 from server.config import Settings, load_settings
 
 
@@ -47,7 +47,7 @@ def build_broker(settings: Settings) -> RedisBroker:
 
 
 settings = load_settings()
-observability.configure_logging(settings)
+logs.configure_logging(settings)
 observability.configure_sentry(settings)
 broker = build_broker(settings)
 dramatiq.set_broker(broker)

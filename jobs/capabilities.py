@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import dramatiq
@@ -12,7 +14,26 @@ from jobs import runtime
 from jobs.broker import broker
 from jobs.once import once
 from server import metrics
-from server.db import Session
+from server.db import Rows, Session
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A capability profile as recompute_capability() derives it."""
+
+    user_id: str
+    location_state: str | None
+    trust_tier: int
+    trades: dict[str, str]
+    insurance_valid_until: datetime | None
+    background_check_valid_until: datetime | None
+    id_verified: bool
+    version: int
+    recomputed_at: datetime
+    valid_until: datetime | None
+
+
+_RECOMPUTE = Rows("recompute_capability", Profile)
 
 
 @dramatiq.actor(
@@ -20,16 +41,17 @@ from server.db import Session
 )
 async def recompute(outbox_id: int, payload: dict[str, Any]) -> None:
     user_id = payload["user_id"]
-    profile: dict[str, Any] = {}
+    derived: list[Profile] = []
 
     async def derive(tx: Session) -> None:
-        row = await tx.one("recompute_capability", user_id=user_id)
-        profile.update(row or {})
-        until = row["valid_until"].timestamp() if row and row["valid_until"] else None
+        profile = await tx.one(_RECOMPUTE, user_id=user_id)
+        assert profile is not None  # recompute_capability raises HX302 for no such user
+        derived.append(profile)
+        until = profile.valid_until.timestamp() if profile.valid_until else None
         # the user's cached feed pages are skipped from the commit on
         tx.on_commit(
             lambda: runtime.feed_cache().profile_changed(
-                user_id, profile["version"], profile["location_state"], until
+                user_id, profile.version, profile.location_state, until
             )
         )
 
@@ -40,6 +62,6 @@ async def recompute(outbox_id: int, payload: dict[str, Any]) -> None:
         metrics.CAPABILITY_RECOMPUTE_FAILURES.inc()
         raise
     metrics.CAPABILITY_RECOMPUTE_SECONDS.observe(time.perf_counter() - started)
-    logger.bind(user_id=user_id, version=profile.get("version")).info(
+    logger.bind(user_id=user_id, version=derived[0].version if derived else None).info(
         "capability profile recomputed"
     )

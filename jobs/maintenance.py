@@ -27,8 +27,8 @@ async def purge_outbox(retention_days: int = OUTBOX_RETENTION_DAYS) -> None:
     db = runtime.db()
     total = 0
     while True:
-        purged = len(
-            await db.all("purge_dispatched", retention_days=retention_days, batch=_PURGE_BATCH)
+        purged = await db.execute(
+            "purge_dispatched", retention_days=retention_days, batch=_PURGE_BATCH
         )
         total += purged
         if purged < _PURGE_BATCH:

@@ -19,7 +19,7 @@ from server.db import Session
 async def once(outbox_id: int, actor: str, effect: Callable[[Session], Awaitable[None]]) -> bool:
     """Run `effect` unless this outbox row was done before; True when it ran."""
     async with runtime.db().transaction() as tx:
-        if await tx.scalar("job_claim", outbox_id=outbox_id, actor=actor) is None:
+        if await tx.scalar("job_claim", int, outbox_id=outbox_id, actor=actor) is None:
             logger.info("job already done for this outbox row; skipped")
             return False
         await effect(tx)

@@ -1,6 +1,10 @@
-"""The module the worker and the scheduler load: the broker, then every actor module."""
+"""The wiring the worker and the scheduler load: the broker, every actor module, and the outbox
+relay's process entry point (`--fork-function jobs.registry:relay`)."""
 
-from jobs import backups, capabilities, maintenance, messaging, schedules, uploads
+import asyncio
+import signal
+
+from jobs import backups, capabilities, maintenance, messaging, relay, schedules, uploads
 from jobs.broker import broker, settings
 
 __all__ = [
@@ -9,7 +13,22 @@ __all__ = [
     "capabilities",
     "maintenance",
     "messaging",
+    "relay",
+    "relay_process",
     "schedules",
     "settings",
     "uploads",
 ]
+
+
+def relay_process() -> None:
+    """The outbox relay as a Dramatiq fork process of `python -m server worker`."""
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await relay.run(settings, broker, stop)
+
+    asyncio.run(serve())

@@ -7,17 +7,19 @@ transaction: if Redis refuses, the transaction rolls back, the rows stay, and th
 with exponential backoff. A row sent whose stamp is then lost is sent again; actors are
 idempotent per outbox id, so nothing is done twice.
 
-It runs as a Dramatiq fork process of `python -m server worker` (`main`), and the scheduler's
-`outbox.sweep` drains it too.
+It runs as a Dramatiq fork process of `python -m server worker` (`jobs.registry:relay`, where
+the broker is wired), and the scheduler's `outbox.sweep` drains it too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import dramatiq
 import psycopg
@@ -26,8 +28,25 @@ from loguru import logger
 
 from server import metrics
 from server.config import Settings
-from server.db import Database
+from server.db import Database, Rows
 
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    job: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    backlog: int
+    oldest_seconds: float
+
+
+_CLAIM = Rows("outbox_claim", OutboxRow)
+_BACKLOG = Rows("outbox_backlog", Backlog)
 _MESSAGE_IDS = uuid.UUID("5f0c3c2e-1d0b-4d8e-9d61-6a7e1e6f2b10")  # namespace of message ids
 
 
@@ -64,22 +83,22 @@ async def drain(db: Database, broker: dramatiq.Broker, batch: int) -> int:
     sent = 0
     while True:
         async with db.transaction() as tx:
-            rows = await tx.all("outbox_claim", batch=batch)
+            rows = await tx.all(_CLAIM, batch=batch)
             messages, ids, jobs = [], [], []
             for row in rows:
                 try:
-                    actor = broker.get_actor(row["job"])
+                    actor = broker.get_actor(row.job)
                 except dramatiq.errors.ActorNotFound:
                     await tx.execute(
-                        "outbox_mark_failed", id=row["id"], error=f"no actor named {row['job']!r}"
+                        "outbox_mark_failed", id=row.id, error=f"no actor named {row.job!r}"
                     )
-                    logger.bind(outbox_id=row["id"], job=row["job"]).error(
+                    logger.bind(outbox_id=row.id, job=row.job).error(
                         "outbox row has no actor; marked failed"
                     )
                     continue
-                messages.append(message_for(actor, row["id"], row["payload"]))
-                ids.append(row["id"])
-                jobs.append(row["job"])
+                messages.append(message_for(actor, row.id, row.payload))
+                ids.append(row.id)
+                jobs.append(row.job)
             try:
                 await asyncio.to_thread(_send_all, broker, messages)
             except redis.exceptions.RedisError as exc:
@@ -94,14 +113,14 @@ async def drain(db: Database, broker: dramatiq.Broker, batch: int) -> int:
 
 
 async def observe_backlog(db: Database) -> None:
-    row = await db.one("outbox_backlog")
+    row = await db.one(_BACKLOG)
     if row is not None:
-        metrics.OUTBOX_BACKLOG.set(row["backlog"])
-        metrics.OUTBOX_OLDEST_SECONDS.set(row["oldest_seconds"])
+        metrics.OUTBOX_BACKLOG.set(row.backlog)
+        metrics.OUTBOX_OLDEST_SECONDS.set(row.oldest_seconds)
 
 
 async def _next_wait(db: Database, sweep: float) -> float:
-    due = await db.scalar("outbox_next_due")
+    due = await db.scalar("outbox_next_due", datetime)
     if due is None:
         return sweep
     remaining = float(due.timestamp()) - time.time()
@@ -162,17 +181,3 @@ async def run(settings: Settings, broker: dramatiq.Broker, stop: asyncio.Event) 
     finally:
         await db.close()
         logger.info("outbox relay stopped")
-
-
-def main() -> None:
-    """The Dramatiq fork function (`--fork-function jobs.relay:main`)."""
-    from jobs.registry import broker, settings
-
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await run(settings, broker, stop)
-
-    asyncio.run(serve())

@@ -14,6 +14,8 @@ from jobs.broker import broker
 from jobs.once import once
 from server import metrics
 from server.db import Session
+from server.domain import uploads
+from server.domain.records import UploadState
 
 
 @dramatiq.actor(
@@ -26,21 +28,21 @@ async def process(outbox_id: int, payload: dict[str, Any]) -> None:
     outcome: dict[str, Any] = {}
 
     async def work(tx: Session) -> None:
-        upload = await tx.one("lock_upload", id=upload_id)
-        if upload is None or upload["state"] != "UPLOADED":
-            outcome["state"] = upload["state"] if upload else "missing"
+        upload = await tx.one(uploads.LOCK, id=upload_id)
+        if upload is None or upload.state is not UploadState.UPLOADED:
+            outcome["state"] = upload.state.value if upload else "missing"
             return
-        key = upload["object_key"]
+        key = upload.object_key
         data = await asyncio.to_thread(storage.read, key)
         try:
-            cleaned = await asyncio.to_thread(media.clean, data, upload["content_type"])
+            cleaned = await asyncio.to_thread(media.clean, data, upload.content_type)
         except media.Refused as refused:
             await tx.execute("reject_upload", id=upload_id, reason=str(refused))
             tx.on_commit(lambda: asyncio.to_thread(storage.delete, key))
-            metrics.UPLOAD_REJECTIONS.labels(upload["purpose"]).inc()
-            outcome.update(state="REJECTED", reason=str(refused), purpose=upload["purpose"])
+            metrics.UPLOAD_REJECTIONS.labels(upload.purpose.value).inc()
+            outcome.update(state="REJECTED", reason=str(refused), purpose=upload.purpose.value)
             return
-        await asyncio.to_thread(storage.write, key, cleaned.data, upload["content_type"])
+        await asyncio.to_thread(storage.write, key, cleaned.data, upload.content_type)
         thumbnail_key = None
         if cleaned.thumbnail is not None:
             thumbnail_key = f"{key}.thumb.jpg"
@@ -54,7 +56,7 @@ async def process(outbox_id: int, payload: dict[str, Any]) -> None:
             height=cleaned.height,
             thumbnail_key=thumbnail_key,
         )
-        outcome.update(state="READY", purpose=upload["purpose"])
+        outcome.update(state="READY", purpose=upload.purpose.value)
 
     await once(outbox_id, "upload.process", work)
     if outcome.get("purpose") == "VERIFICATION_DOC":

@@ -38,7 +38,7 @@ from hustle.v1 import (
     verification_pb2,
     verification_pb2_grpc,
 )
-from server import http, observability, reflection
+from server import http, logs, memory, observability, reflection
 from server.api.v1 import feed as feed_api
 from server.api.v1.auth import AuthService
 from server.api.v1.disputes import DisputeService
@@ -53,7 +53,9 @@ from server.config import Settings
 from server.db import Database
 from server.health import HealthMonitor
 from server.interceptors.admission import AdmissionInterceptor
+from server.interceptors.deprecation import DeprecationInterceptor
 from server.interceptors.errors import ErrorMappingInterceptor
+from server.interceptors.idempotency import IdempotencyInterceptor, response_types
 from server.interceptors.metrics import MetricsInterceptor
 from server.interceptors.request_context import RequestContextInterceptor
 from server.interceptors.sentry import SentryInterceptor
@@ -124,6 +126,7 @@ class HustleServer:
         self.feed_cache = FeedCache(resources.redis)
         self.rate_limiter = RateLimiter(resources.redis, limits_from(settings))
         self.policies = policies(SERVICE_DESCRIPTORS)
+        self.feed_service = FeedService(resources.db, self.feed_cache, settings)
         self._grpc: aio.Server | None = None
         self._http: web.AppRunner | None = None
         self._health_task: asyncio.Task[None] | None = None
@@ -131,13 +134,14 @@ class HustleServer:
         self.http_port = 0
 
     async def _check_database(self) -> None:
-        await self.resources.db.scalar("ping")
+        await self.resources.db.scalar("ping", int)
 
     async def _check_redis(self) -> None:
         await self.resources.redis.ping()
 
     def _interceptors(self) -> list[aio.ServerInterceptor]:
         chain: list[aio.ServerInterceptor] = [
+            *DeprecationInterceptor.configured(self.settings),  # adds to the headers sent next
             RequestContextInterceptor(),
             MetricsInterceptor(),
             ErrorMappingInterceptor(),
@@ -150,6 +154,13 @@ class HustleServer:
                 self.sessions,
                 self.rate_limiter,
                 trust_proxy_headers=self.settings.trust_proxy_headers,
+                # a cached feed page: looked up in admission's own round trip
+                prefetch={"/hustle.v1.FeedService/GetFeed": self.feed_service.cache_slot},
+            )
+        )
+        chain.append(
+            IdempotencyInterceptor(
+                self.resources.db, self.policies, response_types(SERVICE_DESCRIPTORS)
             )
         )
         return chain
@@ -163,7 +174,7 @@ class HustleServer:
         system_pb2_grpc.add_SystemServiceServicer_to_server(
             SystemService(
                 self.resources.db,
-                version=observability.version(),
+                version=logs.version(),
                 api_versions=API_VERSIONS,
                 build_commit=settings.build_commit,
                 started_at=self.started_at,
@@ -178,7 +189,7 @@ class HustleServer:
         task_pb2_grpc.add_TaskServiceServicer_to_server(
             TaskService(db, self.feed_cache, settings), server
         )
-        feed_api.add_to_server(FeedService(db, self.feed_cache, settings), server)
+        feed_api.add_to_server(self.feed_service, server)
         dispute_pb2_grpc.add_DisputeServiceServicer_to_server(DisputeService(db, settings), server)
         upload_pb2_grpc.add_UploadServiceServicer_to_server(
             UploadService(db, self.resources.storage), server
@@ -195,8 +206,13 @@ class HustleServer:
 
         await self.health.check_once()
         self._health_task = asyncio.create_task(self.health.run(), name="health-monitor")
+        admin_token = settings.admin_http_token
         self._http = await http.start(
-            self.health.state, settings.grpc_host, settings.http_port, reuse_port=self._reuse_port
+            self.health.state,
+            settings.grpc_host,
+            settings.http_port,
+            reuse_port=self._reuse_port,
+            admin_token=admin_token.get_secret_value() if admin_token else None,
         )
         self.http_port = http.bound_port(self._http)
         await server.start()
@@ -223,7 +239,8 @@ async def serve(
     settings: Settings, *, reuse_port: bool, on_ready: Callable[[int, int], None] | None = None
 ) -> None:
     """Run one server process until SIGTERM or SIGINT, then drain and return."""
-    observability.configure_logging(settings)
+    memory.keep_large_allocations_out_of_the_heap()  # before the first password is hashed
+    logs.configure_logging(settings)
     observability.configure_sentry(settings)  # before the gRPC server exists
     resources = await Resources.open(settings)
     server = HustleServer(settings, resources, reuse_port=reuse_port)

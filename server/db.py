@@ -6,26 +6,42 @@ at start-up. Every execution goes through `Session._run`, which times it under i
 histogram, plus a warning log over SLOW_QUERY_SECONDS) and turns a broken database rule into
 the HxError it stands for.
 
+    TASK = Rows("task_card", Task)              # a statement whose rows become Task records
+
     async with db.transaction() as tx:          # one transaction, committed on clean exit
-        row = await tx.one("accept_task", task_id=..., worker_id=...)
-    value = await db.scalar("schema_version")   # a single statement in its own transaction
+        task = await tx.one(TASK, task_id=...)  # Task | None
+    version = await db.scalar("schema_version", str)   # one statement in its own transaction
+
+Rows become records at this boundary: `Rows(name, Record)` names a statement and the frozen
+dataclass its rows are built as (`record_row`: columns must be the record's fields, by name;
+text columns of enum-typed fields become the enum). Every `Rows` is registered, so that a test
+can check each statement's columns and types against its record without running it
+(tests/integration/test_records.py). Ids (uuid columns) arrive as `str`, the form every layer
+above uses.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import enum
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import types
+import typing
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from loguru import logger
-from psycopg.rows import DictRow, dict_row
+from psycopg.adapt import Buffer, Loader
+from psycopg.rows import RowMaker, tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from server import errors, metrics
@@ -37,10 +53,149 @@ _active: ContextVar[tuple[Database, Session] | None] = ContextVar("hustle_tx", d
 _NAME = re.compile(r"^--\s*name:\s*([a-z][a-z0-9_]*)\s*$", re.MULTILINE)
 
 
+R = TypeVar("R")
+T = TypeVar("T")
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     name: str
     sql: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    name: str
+    has_default: bool
+    convert: Callable[[Any], Any] | None  # text -> enum member, for enum-typed fields
+
+
+def _converter(hint: object) -> Callable[[Any], Any] | None:
+    """How a column value becomes a field's value: only enums need it (text -> member)."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    kinds = [o for o in options if isinstance(o, type) and issubclass(o, enum.Enum)]
+    if not kinds:
+        return None
+    kind = kinds[0]
+    if type(None) in options:
+        return lambda value: None if value is None else kind(value)
+    return kind
+
+
+_FIELDS: dict[type, tuple[_Field, ...]] = {}
+
+
+def record_fields(record: type) -> tuple[_Field, ...]:
+    """A record's fields as the row factory fills them (computed once per record type)."""
+    found = _FIELDS.get(record)
+    if found is None:
+        if not dataclasses.is_dataclass(record):
+            raise TypeError(f"{record.__name__} is not a dataclass")
+        hints = typing.get_type_hints(record)
+        found = _FIELDS[record] = tuple(
+            _Field(
+                f.name,
+                f.default is not dataclasses.MISSING
+                or f.default_factory is not dataclasses.MISSING,
+                _converter(hints[f.name]),
+            )
+            for f in dataclasses.fields(record)
+        )
+    return found
+
+
+def record_row(record: type[R], query: str = "") -> Callable[[Any], RowMaker[R]]:
+    """A psycopg row factory that builds `record` from each row, matching columns to fields by
+    name. A column the record lacks, or a field without a default that no column fills, is an
+    error naming the query (the test of every statement finds these before a call does)."""
+    fields = record_fields(record)
+
+    def factory(cursor: Any) -> RowMaker[R]:
+        names = [column.name for column in cursor.description or ()]
+        position = {name: i for i, name in enumerate(names)}
+        extra = set(names) - {f.name for f in fields}
+        missing = [f.name for f in fields if f.name not in position and not f.has_default]
+        if extra or missing:
+            raise TypeError(
+                f"{query or 'a query'}: columns {sorted(extra)} are not fields of "
+                f"{record.__name__}, fields {missing} have no column"
+            )
+        plan = [(f.name, position[f.name], f.convert) for f in fields if f.name in position]
+        if [f.name for f in fields[: len(names)]] == names:
+            # the columns are the record's leading fields, in order (the rest take defaults)
+            converts = [(i, c) for i, (_, _, c) in enumerate(plan) if c is not None]
+
+            def positional(values: Sequence[Any]) -> R:
+                if converts:
+                    row = list(values)
+                    for i, convert in converts:
+                        row[i] = convert(row[i])
+                    return record(*row)
+                return record(*values)
+
+            return positional
+
+        def by_name(values: Sequence[Any]) -> R:
+            return record(
+                **{
+                    name: (convert(values[i]) if convert is not None else values[i])
+                    for name, i, convert in plan
+                }
+            )
+
+        return by_name
+
+    return factory
+
+
+_STATEMENTS: list[Rows[Any]] = []
+
+
+class Rows(Generic[R]):
+    """A named statement (sql/*.sql) whose rows are built as `record`. Declared once, at module
+    level, by the domain module that runs it."""
+
+    __slots__ = ("factory", "name", "record")
+
+    def __init__(self, name: str, record: type[R]) -> None:
+        self.name = name
+        self.record = record
+        self.factory = record_row(record, name)
+        _STATEMENTS.append(self)
+
+    def __repr__(self) -> str:
+        return f"Rows({self.name!r}, {self.record.__name__})"
+
+
+def statements() -> tuple[Rows[Any], ...]:
+    """Every typed statement declared so far (import the modules that declare them first)."""
+    return tuple(_STATEMENTS)
+
+
+class UuidStrLoader(Loader):
+    """uuid columns as `str`: the form ids take in every layer above (text format)."""
+
+    def load(self, data: Buffer) -> str:
+        return bytes(data).decode()
+
+
+class UuidStrBinaryLoader(Loader):
+    """uuid columns as `str` (binary format)."""
+
+    format = psycopg.pq.Format.BINARY
+
+    def load(self, data: Buffer) -> str:
+        return str(uuid.UUID(bytes=bytes(data)))
+
+
+def use_str_ids(conn: psycopg.AsyncConnection[Any] | psycopg.Connection[Any]) -> None:
+    """Load uuid columns of this connection's results as `str`."""
+    conn.adapters.register_loader("uuid", UuidStrLoader)
+    conn.adapters.register_loader("uuid", UuidStrBinaryLoader)
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    use_str_ids(conn)
 
 
 def load_queries(folder: Path = SQL_DIR) -> Mapping[str, Query]:
@@ -65,9 +220,16 @@ def load_queries(folder: Path = SQL_DIR) -> Mapping[str, Query]:
     return MappingProxyType(queries)
 
 
+POOL_SAMPLE_SECONDS = 1.0
+_QUERY_SECONDS: dict[str, Any] = {}  # each statement's histogram child, looked up once
+
+
 def observe(name: str, started: float, slow_after: float) -> None:
     elapsed = time.perf_counter() - started
-    metrics.DB_QUERY_SECONDS.labels(name).observe(elapsed)
+    histogram = _QUERY_SECONDS.get(name)
+    if histogram is None:
+        histogram = _QUERY_SECONDS[name] = metrics.DB_QUERY_SECONDS.labels(name)
+    histogram.observe(elapsed)
     if elapsed >= slow_after:
         metrics.DB_SLOW_QUERIES.labels(name).inc()
         logger.bind(query=name, duration_ms=round(elapsed * 1000, 1)).warning("slow query")
@@ -96,9 +258,11 @@ class Session:
         for what must not happen before the change is visible (cache invalidation)."""
         self._after_commit.append(effect)
 
-    async def _run(self, name: str, params: Mapping[str, Any]) -> psycopg.AsyncCursor[DictRow]:
+    async def _run(
+        self, name: str, params: Mapping[str, Any], factory: Callable[[Any], RowMaker[Any]]
+    ) -> psycopg.AsyncCursor[Any]:
         query = self._queries[name]
-        cursor = self.conn.cursor(row_factory=dict_row, binary=True)
+        cursor = self.conn.cursor(row_factory=factory, binary=True)
         started = time.perf_counter()
         try:
             await cursor.execute(query.sql, params)
@@ -111,23 +275,31 @@ class Session:
             observe(name, started, self._slow_query_seconds)
         return cursor
 
-    async def one(self, name: str, **params: Any) -> DictRow | None:
-        """The first row, or None."""
-        cursor = await self._run(name, params)
-        return await cursor.fetchone()
+    async def one(self, statement: Rows[R], **params: Any) -> R | None:
+        """The first row as a record, or None."""
+        cursor = await self._run(statement.name, params, statement.factory)
+        row: R | None = await cursor.fetchone()
+        return row
 
-    async def all(self, name: str, **params: Any) -> list[DictRow]:
-        cursor = await self._run(name, params)
-        return await cursor.fetchall()
+    async def all(self, statement: Rows[R], **params: Any) -> list[R]:
+        cursor = await self._run(statement.name, params, statement.factory)
+        rows: list[R] = await cursor.fetchall()
+        return rows
 
-    async def scalar(self, name: str, **params: Any) -> Any:
-        """The first column of the first row, or None."""
-        row = await self.one(name, **params)
-        return None if row is None else next(iter(row.values()))
+    async def scalar(self, name: str, kind: type[T], /, **params: Any) -> T | None:
+        """The first column of the first row (checked to be a `kind`), or None."""
+        cursor = await self._run(name, params, tuple_row)
+        row = await cursor.fetchone()
+        if row is None or row[0] is None:
+            return None
+        value = row[0]
+        if not isinstance(value, kind):
+            raise TypeError(f"{name}: {type(value).__name__} where {kind.__name__} was expected")
+        return value
 
     async def execute(self, name: str, **params: Any) -> int:
         """Run a statement; the number of rows it touched."""
-        cursor = await self._run(name, params)
+        cursor = await self._run(name, params, tuple_row)
         return cursor.rowcount
 
 
@@ -140,6 +312,7 @@ class Database:
         self.pool = pool
         self.queries = queries
         self.slow_query_seconds = slow_query_seconds
+        self._sampler: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, name: str = "hustle") -> Database:
@@ -158,39 +331,54 @@ class Database:
                 # short OLTP queries: compiling them with JIT costs more than it saves
                 "options": "-c jit=off",
             },
+            configure=_configure,
             name=name,
             open=False,
         )
         return cls(pool, load_queries(), settings.slow_query_seconds)
 
     async def open(self, *, wait: bool = False) -> None:
+        opening = self.pool.closed
         await self.pool.open(wait=wait)
+        if opening:
+            metrics.DB_POOL_MAX.inc(self.pool.max_size)
+            self._sampler = asyncio.create_task(self._sample_pool(), name=f"{self.pool.name}-stats")
 
     async def close(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            await asyncio.gather(self._sampler, return_exceptions=True)
+            self._sampler = None
+        if not self.pool.closed:
+            metrics.DB_POOL_MAX.dec(self.pool.max_size)
+            metrics.DB_POOL_IN_USE.set(0)
+            metrics.DB_POOL_WAITING.set(0)
         await self.pool.close()
+
+    def observe_pool(self) -> None:
+        """The pool gauges from the pool's own counters (connections in use, callers waiting)."""
+        stats = self.pool.get_stats()
+        metrics.DB_POOL_IN_USE.set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
+        metrics.DB_POOL_WAITING.set(stats.get("requests_waiting", 0))
+
+    async def _sample_pool(self) -> None:
+        """Read the pool's counters now and then: a gauge write per checkout cost more than
+        the checkout itself, and a scrape every 15 s sees no finer grain."""
+        while True:
+            self.observe_pool()
+            await asyncio.sleep(POOL_SAMPLE_SECONDS)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        metrics.DB_POOL_WAITING.inc()
-        waiting = True
         try:
             async with self.pool.connection() as conn:
-                metrics.DB_POOL_WAITING.dec()
-                waiting = False
-                metrics.DB_POOL_IN_USE.inc()
-                try:
-                    yield conn
-                finally:
-                    metrics.DB_POOL_IN_USE.dec()
+                yield conn
         except psycopg.Error as exc:
             # Pool timeouts and lost connections surface here, outside any statement.
             mapped = errors.from_db_error(exc)
             if mapped is not None:
                 raise mapped from exc
             raise
-        finally:
-            if waiting:
-                metrics.DB_POOL_WAITING.dec()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:
@@ -220,6 +408,28 @@ class Database:
             except Exception as exc:  # the change is committed: report, do not undo the call
                 logger.opt(exception=exc).warning("an after-commit effect failed")
 
+    async def after_commit(self, effect: AfterCommit) -> None:
+        """Run `effect` once what this task just wrote is committed: now, or, inside a
+        transaction, when the outermost one commits."""
+        outer = _active.get()
+        if outer is not None and outer[0] is self:
+            outer[1].on_commit(effect)
+        else:
+            await effect()
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Session]:
+        """A read-only transaction whose statements all see one snapshot (REPEATABLE READ)."""
+        async with self.connection() as conn:
+            await conn.set_isolation_level(psycopg.IsolationLevel.REPEATABLE_READ)
+            await conn.set_read_only(True)
+            try:
+                async with conn.transaction():
+                    yield Session(conn, self.queries, self.slow_query_seconds)
+            finally:
+                await conn.set_isolation_level(None)
+                await conn.set_read_only(None)
+
     @asynccontextmanager
     async def _statement(self) -> AsyncIterator[Session]:
         """Where one statement runs: the task's open transaction (as a savepoint, as
@@ -232,17 +442,17 @@ class Database:
         async with self.connection() as conn:
             yield Session(conn, self.queries, self.slow_query_seconds)
 
-    async def one(self, name: str, **params: Any) -> DictRow | None:
+    async def one(self, statement: Rows[R], **params: Any) -> R | None:
         async with self._statement() as session:
-            return await session.one(name, **params)
+            return await session.one(statement, **params)
 
-    async def all(self, name: str, **params: Any) -> list[DictRow]:
+    async def all(self, statement: Rows[R], **params: Any) -> list[R]:
         async with self._statement() as session:
-            return await session.all(name, **params)
+            return await session.all(statement, **params)
 
-    async def scalar(self, name: str, **params: Any) -> Any:
+    async def scalar(self, name: str, kind: type[T], /, **params: Any) -> T | None:
         async with self._statement() as session:
-            return await session.scalar(name, **params)
+            return await session.scalar(name, kind, **params)
 
     async def execute(self, name: str, **params: Any) -> int:
         async with self._statement() as session:

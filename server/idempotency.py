@@ -1,4 +1,5 @@
-"""`idempotency-key` for mutations a client may retry (CreateTask, FundTask, SubmitProof).
+"""`idempotency-key` for mutations a client may retry (those whose contract declares it; the
+idempotency interceptor calls `once` around them).
 
 The first call with a key runs inside one transaction that also records the key and the
 response it produced; a retry with the same key and request gets that response and changes
@@ -10,40 +11,48 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from google.protobuf.message import Message
 
-from server.db import Database
+from server.db import Database, Rows
 from server.errors import invalid
 
 M = TypeVar("M", bound=Message)
 HEADER = "idempotency-key"
 
 
+@dataclass(frozen=True, slots=True)
+class _First:
+    request_hash: bytes
+    response: bytes | None
+
+
+_FIRST = Rows("idempotent_response", _First)
+
+
 async def once(
     db: Database,
     user_id: str,
     method: str,
-    key: str | None,
+    key: str,
     request: Message,
     response_type: type[M],
     run: Callable[[], Awaitable[M]],
 ) -> M:
-    if key is None:
-        return await run()
     if not 1 <= len(key) <= 255:
         raise invalid(HEADER, "must have 1 to 255 characters")
     request_hash = hashlib.sha256(request.SerializeToString(deterministic=True)).digest()
     ids = {"user_id": user_id, "method": method, "key": key}
     async with db.transaction() as tx:
-        if await tx.scalar("claim_idempotency_key", request_hash=request_hash, **ids) is None:
-            first = await tx.one("idempotent_response", **ids)
-            if first is None or first["response"] is None:  # expired meanwhile: not a retry we know
+        if await tx.scalar("claim_idempotency_key", bool, request_hash=request_hash, **ids) is None:
+            first = await tx.one(_FIRST, **ids)
+            if first is None or first.response is None:  # expired meanwhile: not a retry we know
                 raise invalid(HEADER, "has expired; use a new key")
-            if bytes(first["request_hash"]) != request_hash:
+            if first.request_hash != request_hash:
                 raise invalid(HEADER, "was used with a different request")
-            return response_type.FromString(bytes(first["response"]))
+            return response_type.FromString(first.response)
         response = await run()
         await tx.execute("store_idempotent_response", response=response.SerializeToString(), **ids)
     return response

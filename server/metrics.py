@@ -54,6 +54,11 @@ DB_POOL_WAITING = Gauge(
     "Callers waiting for a pool connection.",
     multiprocess_mode="livesum",
 )
+DB_POOL_MAX = Gauge(
+    "db_pool_connections_max",
+    "The pools' size limit (DB_POOL_MAX_SIZE per open pool): saturation is in_use / max.",
+    multiprocess_mode="livesum",
+)
 
 DEPENDENCY_UP = Gauge(
     "dependency_up",
@@ -71,6 +76,11 @@ FEED_QUERY_SECONDS = Histogram(
 )
 FEED_CACHE = Counter(
     "feed_cache_requests_total", "Feed page lookups, by mode and hit or miss.", ["mode", "result"]
+)
+FEED_CARDS = Counter(
+    "feed_cards_total",
+    "Task cards of feed pages, found encoded in this process (hit) or read and encoded (miss).",
+    ["result"],
 )
 FEED_INVALIDATIONS = Counter(
     "feed_cache_invalidations_total", "Feed cache invalidations, by cause.", ["reason"]
@@ -123,9 +133,43 @@ OUTBOX_OLDEST_SECONDS = Gauge(
     "Age of the oldest undispatched outbox row.",
     multiprocess_mode="livemax",
 )
-RELAY_DISPATCHED = Counter("outbox_dispatched_total", "Outbox rows sent to the broker.", ["job"])
+# "actor", not "job": Prometheus gives every target a `job` label (a scraped one would be
+# renamed exported_job).
+RELAY_DISPATCHED = Counter(
+    "outbox_dispatched_total", "Outbox rows sent to the broker, by actor.", ["actor"]
+)
 RELAY_ERRORS = Counter(
     "outbox_relay_errors_total", "Relay batches the broker refused (e.g. Redis down)."
+)
+
+
+# Memory of each process (server/memory.py samples them every few seconds). "liveall": one
+# series per process (a `pid` label), dropped when the process is marked dead.
+PROCESS_RSS = Gauge(
+    "process_rss_bytes",
+    "Resident memory of the process (Linux /proc/self/statm).",
+    ["role"],
+    multiprocess_mode="liveall",
+)
+PROCESS_MALLOC = Gauge(
+    "process_malloc_bytes",
+    "Bytes in use from the C allocator (glibc mallinfo2): native libraries such as grpcio's"
+    " core, and Python objects over 512 bytes.",
+    ["role"],
+    multiprocess_mode="liveall",
+)
+PYTHON_HEAP_BLOCKS = Gauge(
+    "python_heap_allocated_blocks",
+    "Memory blocks the Python allocator has handed out (sys.getallocatedblocks): it grows with"
+    " the live Python objects.",
+    ["role"],
+    multiprocess_mode="liveall",
+)
+PYTHON_TRACED = Gauge(
+    "python_traced_memory_bytes",
+    "Python memory traced by tracemalloc while an operator has it on (/debug/memory); 0 when off.",
+    ["role"],
+    multiprocess_mode="liveall",
 )
 
 

@@ -41,5 +41,6 @@ async def enqueue(
     if secrets:
         body["secrets"] = dict(secrets)
     json.dumps(body)  # fail here, in the caller, on anything JSON cannot carry
-    outbox_id: int = await tx.scalar("outbox_enqueue", job=job, payload=Jsonb(body), delay=delay)
+    outbox_id = await tx.scalar("outbox_enqueue", int, job=job, payload=Jsonb(body), delay=delay)
+    assert outbox_id is not None
     return outbox_id

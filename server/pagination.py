@@ -6,13 +6,25 @@ is signed with SECRET_KEY, so a client can pass it back but not forge or edit it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 from server import security
 from server.errors import invalid
 
-Row = TypeVar("Row", bound=Mapping[str, Any])
+
+class Keyed(Protocol):
+    """A record in a list ordered by (created_at, id)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+R = TypeVar("R")
+K = TypeVar("K", bound=Keyed)
 
 
 def encode(secret_key: str, kind: str, position: Sequence[Any]) -> str:
@@ -30,18 +42,23 @@ def decode(secret_key: str, kind: str, token: str, field: str = "page_token") ->
     return position
 
 
-def keyset(row: Mapping[str, Any], column: str = "created_at") -> list[Any]:
-    """A row's position in a list ordered by (`column`, id)."""
-    return [row[column].isoformat(), str(row["id"])]
+def keyset(record: Keyed) -> list[str]:
+    """A record's position in a list ordered by (created_at, id)."""
+    return [record.created_at.isoformat(), record.id]
 
 
 def split(
     secret_key: str,
     kind: str,
-    rows: Sequence[Row],
+    rows: Sequence[R],
     limit: int,
-    position: Callable[[Row], Sequence[Any]] = keyset,
-) -> tuple[list[Row], str]:
+    position: Callable[[R], Sequence[Any]],
+) -> tuple[list[R], str]:
     """Rows fetched as `limit` + 1 → the page, and the token of the next one ("" if none)."""
     page = list(rows[:limit])
     return page, encode(secret_key, kind, position(page[-1])) if len(rows) > limit else ""
+
+
+def split_keyed(secret_key: str, kind: str, rows: Sequence[K], limit: int) -> tuple[list[K], str]:
+    """`split` of a list ordered by (created_at, id)."""
+    return split(secret_key, kind, rows, limit, keyset)

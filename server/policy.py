@@ -1,4 +1,5 @@
-"""Each procedure's policy — who may call it, its rate-limit group — read from the contract.
+"""Each procedure's policy — who may call it, its rate-limit group, how a retry is recognised —
+read from the contract.
 
 The protos declare it with method options (protos/hustle/v1/options.proto); this module reads
 them once from the descriptors of the services the server registers, so the rule a client sees
@@ -37,6 +38,8 @@ class Policy:
     access: Access
     group: Group
     fail_closed: bool
+    # honours the `idempotency-key` header (server/interceptors/idempotency.py)
+    idempotency_key: bool = False
 
 
 _ACCESS = {
@@ -67,7 +70,12 @@ def policy_of(method: MethodDescriptor) -> Policy:
     else:
         group = Group.WRITE
     fail_closed = options.Extensions[options_pb2.rate_limit_fail_closed] or group is Group.ADMIN
-    return Policy(access, group, fail_closed)
+    keyed = options.Extensions[options_pb2.idempotency_key]
+    if keyed and (access is Access.PUBLIC or method.server_streaming or method.client_streaming):
+        raise ValueError(
+            f"{method.full_name}: idempotency keys are per user, for unary procedures only"
+        )
+    return Policy(access, group, fail_closed, keyed)
 
 
 def policies(services: Iterable[ServiceDescriptor]) -> Mapping[str, Policy]:

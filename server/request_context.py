@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -24,18 +26,28 @@ class RequestContext:
     task_id: str | None = None
     job: str | None = None
     outbox_id: int | None = None
+    # what the transport says of the caller (admission fills client_ip from the peer, or from
+    # the trusted proxy's header)
+    user_agent: str | None = None
+    client_ip: str | None = None
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("hustle_request", default=None)
+# Metadata for the call's response headers, from interceptors that run before they are sent.
+_response_headers: ContextVar[tuple[tuple[str, str], ...]] = ContextVar(
+    "hustle_response_headers", default=()
+)
 
 
 def current() -> RequestContext | None:
     return _current.get()
 
 
-def begin(request_id: str, method: str = "", job: str | None = None) -> RequestContext:
+def begin(
+    request_id: str, method: str = "", job: str | None = None, user_agent: str | None = None
+) -> RequestContext:
     """Start a new context for this call (the caller runs the call inside it)."""
-    ctx = RequestContext(request_id=request_id, method=method, job=job)
+    ctx = RequestContext(request_id=request_id, method=method, job=job, user_agent=user_agent)
     _current.set(ctx)
     return ctx
 
@@ -53,7 +65,29 @@ def set_user(user_id: str) -> None:
         ctx.user_id = user_id
 
 
+def set_client_ip(ip: str) -> None:
+    ctx = _current.get()
+    if ctx is not None:
+        ctx.client_ip = ip
+
+
 def set_task(task_id: str) -> None:
     ctx = _current.get()
     if ctx is not None:
         ctx.task_id = task_id
+
+
+def response_headers() -> tuple[tuple[str, str], ...]:
+    """What the call's response headers (initial metadata) carry besides the request id."""
+    return _response_headers.get()
+
+
+@contextmanager
+def adding_response_headers(headers: Sequence[tuple[str, str]]) -> Iterator[None]:
+    """Add metadata to the response headers of the call that runs inside this block (the
+    request-context interceptor sends them; an interceptor outside it adds to them)."""
+    token = _response_headers.set((*_response_headers.get(), *headers))
+    try:
+        yield
+    finally:
+        _response_headers.reset(token)

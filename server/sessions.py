@@ -12,15 +12,31 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
 import redis.asyncio as aioredis
 import redis.exceptions
 from loguru import logger
 
 from server.caller import Caller
-from server.db import Database
+from server.db import Database, Rows
 
 CACHE_SECONDS = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class _Live:
+    """A live session, as the lookup of its token finds it."""
+
+    session_id: str
+    user_id: str
+    expires_at: datetime
+    is_admin: bool
+    stale: bool  # last seen long enough ago to record the call
+
+
+_BY_TOKEN = Rows("session_by_token", _Live)
 
 
 def _key(token_hash: bytes) -> str:
@@ -58,13 +74,13 @@ class SessionStore:
             cached = None
         if cached is not None and (found := self.from_cache(cached, token_hash)) is not None:
             return found
-        row = await self._db.one("session_by_token", token_hash=token_hash)
+        row = await self._db.one(_BY_TOKEN, token_hash=token_hash)
         if row is None:
             return None
-        caller = Caller(str(row["user_id"]), str(row["session_id"]), row["is_admin"], token_hash)
-        if row["stale"]:
-            await self._db.execute("session_seen", session_id=row["session_id"])
-        expires_at = row["expires_at"].timestamp()
+        caller = Caller(row.user_id, row.session_id, row.is_admin, token_hash)
+        if row.stale:
+            await self._db.execute("session_seen", session_id=row.session_id)
+        expires_at = row.expires_at.timestamp()
         entry = {
             "user_id": caller.user_id,
             "session_id": caller.session_id,

@@ -1,11 +1,20 @@
-"""Input checks that answer INVALID_ARGUMENT (HX301) naming the offending field."""
+"""Input checks that answer INVALID_ARGUMENT (HX301) naming the offending field.
+
+Shared by every API version's servicers: each takes plain values (or anything with the fields
+it reads), never a particular version's messages.
+"""
 
 from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from server.errors import invalid
+
+_CATEGORY = re.compile(r"^[A-Z][A-Z_]{1,39}$")
+_TRADE = re.compile(r"^[a-z][a-z_]{1,39}$")
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -81,3 +90,49 @@ def required(value: str, field: str) -> str:
     if not value.strip():
         raise invalid(field, "is required")
     return value.strip()
+
+
+def text(value: str, field: str, *, low: int, high: int) -> str:
+    """`value` without surrounding blanks, `low` to `high` characters long."""
+    cleaned = value.strip()
+    if not low <= len(cleaned) <= high:
+        raise invalid(field, f"must have {low} to {high} characters")
+    return cleaned
+
+
+class LatLng(Protocol):
+    @property
+    def latitude(self) -> float: ...
+    @property
+    def longitude(self) -> float: ...
+
+
+def point(value: LatLng, field: str = "location") -> tuple[float, float]:
+    """(latitude, longitude) of a point on Earth."""
+    if not -90 <= value.latitude <= 90:
+        raise invalid(f"{field}.latitude", "must be between -90 and 90")
+    if not -180 <= value.longitude <= 180:
+        raise invalid(f"{field}.longitude", "must be between -180 and 180")
+    return value.latitude, value.longitude
+
+
+def deadline(value: datetime, field: str = "deadline") -> datetime:
+    now = datetime.now(UTC)
+    if not now + timedelta(minutes=10) <= value <= now + timedelta(days=90):
+        raise invalid(field, "must be between 10 minutes and 90 days from now")
+    return value
+
+
+def category(value: str, field: str = "category") -> str:
+    code = value.strip().upper()
+    if not _CATEGORY.match(code):
+        raise invalid(field, "must be an upper-case word such as PLUMBING")
+    return code
+
+
+def trade(value: str, field: str) -> str | None:
+    """A trade such as `electrician` (lower case); None for an empty value."""
+    name = value.strip() or None
+    if name is not None and not _TRADE.match(name):
+        raise invalid(field, "must be a lower-case trade such as electrician")
+    return name

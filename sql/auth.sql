@@ -25,6 +25,10 @@ UPDATE sessions SET revoked_at = now()
  WHERE id = %(session_id)s AND user_id = %(user_id)s AND revoked_at IS NULL
 RETURNING token_hash;
 
+-- name: session_of
+-- A session of the user's, revoked or not (NULL: not theirs, or no such session).
+SELECT id FROM sessions WHERE id = %(session_id)s AND user_id = %(user_id)s;
+
 -- name: revoke_all_sessions
 UPDATE sessions SET revoked_at = now()
  WHERE user_id = %(user_id)s AND revoked_at IS NULL
@@ -42,7 +46,8 @@ SELECT id, created_at, expires_at, last_seen_at, user_agent
 -- name: create_user
 INSERT INTO users (email, password_hash, full_name, default_mode)
 VALUES (%(email)s, %(password_hash)s, %(full_name)s, %(default_mode)s)
-RETURNING *;
+RETURNING id, email, email_verified_at, phone, phone_verified_at, full_name, default_mode, trust_tier,
+          xp_total, level, location_state, is_admin, created_at, avatar_upload_id;
 
 -- name: user_credentials
 SELECT id, password_hash, full_name FROM users WHERE email = %(email)s;
@@ -62,14 +67,14 @@ UPDATE one_time_codes SET expires_at = greatest(created_at + interval '1 microse
 
 -- name: code_by_hash
 -- A link token's code row (links are looked up by their hash), locked for the check.
-SELECT id, user_id, target, expires_at > now() AS live, attempts, used_at
+SELECT id, user_id, target, code_hash, expires_at > now() AS live, attempts, used_at
   FROM one_time_codes
  WHERE code_hash = %(code_hash)s AND purpose = %(purpose)s
    FOR UPDATE;
 
 -- name: latest_code
 -- A user's newest code of a purpose (OTPs are checked against it), locked for the check.
-SELECT id, code_hash, target, expires_at > now() AS live, attempts, used_at
+SELECT id, user_id, target, code_hash, expires_at > now() AS live, attempts, used_at
   FROM one_time_codes
  WHERE user_id = %(user_id)s AND purpose = %(purpose)s
  ORDER BY created_at DESC

@@ -7,6 +7,10 @@ RETURNING *;
 -- name: lock_dispute
 SELECT * FROM disputes WHERE id = %(dispute_id)s FOR UPDATE;
 
+-- name: open_dispute_of
+-- A task's open dispute, if it has one.
+SELECT * FROM disputes WHERE task_id = %(task_id)s AND state = 'OPEN';
+
 -- name: resolve_dispute
 UPDATE disputes SET state = 'RESOLVED', resolution = %(resolution)s, split_release_cents = %(split)s,
                     resolved_by = %(admin_id)s, resolution_note = %(note)s, resolved_at = now()

@@ -21,10 +21,22 @@ SELECT p.id, p.note, p.state, p.rejection_reason, p.created_at,
  GROUP BY p.id
  ORDER BY p.created_at DESC;
 
+-- name: latest_proof
+-- A task's newest proof (what a retried submit or review is compared with).
+SELECT p.id, p.note, p.state, p.rejection_reason, p.created_at,
+       array_remove(array_agg(f.upload_id ORDER BY f.position), NULL) AS photos
+  FROM proofs p LEFT JOIN proof_photos f ON f.proof_id = p.id
+ WHERE p.id = (SELECT id FROM proofs WHERE task_id = %(task_id)s ORDER BY created_at DESC, id DESC LIMIT 1)
+ GROUP BY p.id;
+
+-- name: xp_awarded_for
+-- The XP a task's completion awarded (NULL: none).
+SELECT amount FROM xp_ledger WHERE task_id = %(task_id)s;
+
 -- name: overdue_reviews
 -- Tasks whose proof waited for review longer than allowed (proof.review_timeout).
 SELECT t.id FROM tasks t
- WHERE t.state = 'PROOF_SUBMITTED' AND t.proof_submitted_at < now() - %(after)s
+ WHERE t.state = 'PROOF_SUBMITTED' AND t.proof_submitted_at < now() - %(after)s::interval
  ORDER BY t.proof_submitted_at
  LIMIT %(batch)s;
 

@@ -11,9 +11,9 @@ WITH due AS (
 ), expired AS (
     UPDATE verification_records v SET state = 'EXPIRED'
       FROM due WHERE v.id = due.id
-    RETURNING v.id, v.user_id, v.kind, v.trade, v.expires_at
+    RETURNING v.id, v.user_id, v.kind, v.trade, v.state, v.expires_at, v.reviewed_by
 )
-SELECT e.id, e.user_id, e.kind, e.trade, e.expires_at, u.email, u.full_name
+SELECT e.id, e.user_id, e.kind, e.trade, e.state, e.expires_at, e.reviewed_by, u.email, u.full_name
   FROM expired e JOIN users u ON u.id = e.user_id;
 
 -- name: insert_verification
@@ -46,7 +46,8 @@ SELECT v.*, ARRAY(SELECT d.upload_id FROM verification_documents d WHERE d.verif
  LIMIT %(limit)s;
 
 -- name: lock_verification
-SELECT v.*, u.email, u.full_name FROM verification_records v JOIN users u ON u.id = v.user_id
+SELECT v.id, v.user_id, v.kind, v.trade, v.state, v.expires_at, v.reviewed_by, u.email, u.full_name
+  FROM verification_records v JOIN users u ON u.id = v.user_id
  WHERE v.id = %(id)s FOR UPDATE OF v;
 
 -- name: review_verification

@@ -6,6 +6,12 @@
 -- The previous run's bench sessions (their tokens are predictable by design).
 DELETE FROM sessions WHERE user_agent = 'hustle-bench';
 
+-- name: bench_nearby_table
+-- The NEARBY run's callers and points, for pgbench's DB ceiling (request n is row n).
+DROP TABLE IF EXISTS bench_nearby;
+CREATE TABLE bench_nearby (n integer PRIMARY KEY, user_id uuid NOT NULL, point text NOT NULL,
+                           radius float8 NOT NULL);
+
 -- name: readers
 -- Workers with a capability profile in a state with open, funded tasks: their feeds have rows.
 SELECT p.user_id, p.location_state

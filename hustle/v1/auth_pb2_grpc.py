@@ -131,7 +131,7 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RevokeSession(self, request, context):
-        """End one of the caller's sessions (e.g. a lost phone).
+        """End one of the caller's sessions (e.g. a lost phone). Ending one already ended is OK.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -146,7 +146,7 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RequestEmailVerification(self, request, context):
-        """Send (again) the link that verifies the caller's email address.
+        """Send (again) the link that verifies the caller's email address. Honours `idempotency-key`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -176,14 +176,16 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StartPhoneVerification(self, request, context):
-        """Text a 6-digit code to a phone number (E.164) to verify it (10 min, 5 attempts).
+        """Text a 6-digit code to a phone number (E.164) to verify it (10 min, 5 attempts). Honours
+        `idempotency-key`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ConfirmPhoneVerification(self, request, context):
-        """Confirm the phone number with the texted code.
+        """Confirm the phone number with the texted code. The code that verified the number, sent
+        again (a retry), is answered as the first time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

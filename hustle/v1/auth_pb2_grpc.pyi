@@ -44,13 +44,13 @@ class AuthServiceStub:
     ListSessions: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListSessionsRequest, _auth_pb2.ListSessionsResponse]
     """The caller's active sessions, newest first."""
     RevokeSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RevokeSessionRequest, _auth_pb2.RevokeSessionResponse]
-    """End one of the caller's sessions (e.g. a lost phone)."""
+    """End one of the caller's sessions (e.g. a lost phone). Ending one already ended is OK."""
     RefreshSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RefreshSessionRequest, _auth_pb2.RefreshSessionResponse]
     """Replace this session's token with a new one and extend its expiry; the old token stops
     working at once.
     """
     RequestEmailVerification: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RequestEmailVerificationRequest, _auth_pb2.RequestEmailVerificationResponse]
-    """Send (again) the link that verifies the caller's email address."""
+    """Send (again) the link that verifies the caller's email address. Honours `idempotency-key`."""
     VerifyEmail: _grpc.UnaryUnaryMultiCallable[_auth_pb2.VerifyEmailRequest, _auth_pb2.VerifyEmailResponse]
     """Verify an email address with the token from the link (24 h, single use)."""
     RequestPasswordReset: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RequestPasswordResetRequest, _auth_pb2.RequestPasswordResetResponse]
@@ -62,9 +62,13 @@ class AuthServiceStub:
     the account is revoked.
     """
     StartPhoneVerification: _grpc.UnaryUnaryMultiCallable[_auth_pb2.StartPhoneVerificationRequest, _auth_pb2.StartPhoneVerificationResponse]
-    """Text a 6-digit code to a phone number (E.164) to verify it (10 min, 5 attempts)."""
+    """Text a 6-digit code to a phone number (E.164) to verify it (10 min, 5 attempts). Honours
+    `idempotency-key`.
+    """
     ConfirmPhoneVerification: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ConfirmPhoneVerificationRequest, _auth_pb2.ConfirmPhoneVerificationResponse]
-    """Confirm the phone number with the texted code."""
+    """Confirm the phone number with the texted code. The code that verified the number, sent
+    again (a retry), is answered as the first time.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -82,13 +86,13 @@ class AuthServiceAsyncStub(AuthServiceStub):
     ListSessions: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListSessionsRequest, _auth_pb2.ListSessionsResponse]  # type: ignore[assignment]
     """The caller's active sessions, newest first."""
     RevokeSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.RevokeSessionRequest, _auth_pb2.RevokeSessionResponse]  # type: ignore[assignment]
-    """End one of the caller's sessions (e.g. a lost phone)."""
+    """End one of the caller's sessions (e.g. a lost phone). Ending one already ended is OK."""
     RefreshSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.RefreshSessionRequest, _auth_pb2.RefreshSessionResponse]  # type: ignore[assignment]
     """Replace this session's token with a new one and extend its expiry; the old token stops
     working at once.
     """
     RequestEmailVerification: _aio.UnaryUnaryMultiCallable[_auth_pb2.RequestEmailVerificationRequest, _auth_pb2.RequestEmailVerificationResponse]  # type: ignore[assignment]
-    """Send (again) the link that verifies the caller's email address."""
+    """Send (again) the link that verifies the caller's email address. Honours `idempotency-key`."""
     VerifyEmail: _aio.UnaryUnaryMultiCallable[_auth_pb2.VerifyEmailRequest, _auth_pb2.VerifyEmailResponse]  # type: ignore[assignment]
     """Verify an email address with the token from the link (24 h, single use)."""
     RequestPasswordReset: _aio.UnaryUnaryMultiCallable[_auth_pb2.RequestPasswordResetRequest, _auth_pb2.RequestPasswordResetResponse]  # type: ignore[assignment]
@@ -100,9 +104,13 @@ class AuthServiceAsyncStub(AuthServiceStub):
     the account is revoked.
     """
     StartPhoneVerification: _aio.UnaryUnaryMultiCallable[_auth_pb2.StartPhoneVerificationRequest, _auth_pb2.StartPhoneVerificationResponse]  # type: ignore[assignment]
-    """Text a 6-digit code to a phone number (E.164) to verify it (10 min, 5 attempts)."""
+    """Text a 6-digit code to a phone number (E.164) to verify it (10 min, 5 attempts). Honours
+    `idempotency-key`.
+    """
     ConfirmPhoneVerification: _aio.UnaryUnaryMultiCallable[_auth_pb2.ConfirmPhoneVerificationRequest, _auth_pb2.ConfirmPhoneVerificationResponse]  # type: ignore[assignment]
-    """Confirm the phone number with the texted code."""
+    """Confirm the phone number with the texted code. The code that verified the number, sent
+    again (a retry), is answered as the first time.
+    """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """Getting users in: accounts, sessions, email and phone verification, password reset."""
@@ -147,7 +155,7 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.RevokeSessionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.RevokeSessionResponse, _abc.Awaitable[_auth_pb2.RevokeSessionResponse]]:
-        """End one of the caller's sessions (e.g. a lost phone)."""
+        """End one of the caller's sessions (e.g. a lost phone). Ending one already ended is OK."""
 
     @_abc_1.abstractmethod
     def RefreshSession(
@@ -165,7 +173,7 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.RequestEmailVerificationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.RequestEmailVerificationResponse, _abc.Awaitable[_auth_pb2.RequestEmailVerificationResponse]]:
-        """Send (again) the link that verifies the caller's email address."""
+        """Send (again) the link that verifies the caller's email address. Honours `idempotency-key`."""
 
     @_abc_1.abstractmethod
     def VerifyEmail(
@@ -201,7 +209,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.StartPhoneVerificationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.StartPhoneVerificationResponse, _abc.Awaitable[_auth_pb2.StartPhoneVerificationResponse]]:
-        """Text a 6-digit code to a phone number (E.164) to verify it (10 min, 5 attempts)."""
+        """Text a 6-digit code to a phone number (E.164) to verify it (10 min, 5 attempts). Honours
+        `idempotency-key`.
+        """
 
     @_abc_1.abstractmethod
     def ConfirmPhoneVerification(
@@ -209,6 +219,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.ConfirmPhoneVerificationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.ConfirmPhoneVerificationResponse, _abc.Awaitable[_auth_pb2.ConfirmPhoneVerificationResponse]]:
-        """Confirm the phone number with the texted code."""
+        """Confirm the phone number with the texted code. The code that verified the number, sent
+        again (a retry), is answered as the first time.
+        """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

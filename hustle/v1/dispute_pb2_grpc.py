@@ -57,7 +57,8 @@ class DisputeServiceServicer:
     """
 
     def OpenDispute(self, request, context):
-        """Dispute a task's submitted proof: its escrow is locked until an admin resolves it.
+        """Dispute a task's submitted proof: its escrow is locked until an admin resolves it. The
+        same dispute again by its opener (a retry) answers with it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -65,6 +66,7 @@ class DisputeServiceServicer:
 
     def ResolveDispute(self, request, context):
         """Resolve a dispute: RELEASE pays the worker, REFUND pays the poster back, SPLIT shares it.
+        The same resolution again by the same admin (a retry) answers with the resolved dispute.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

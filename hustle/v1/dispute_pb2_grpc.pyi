@@ -34,9 +34,13 @@ class DisputeServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> DisputeServiceAsyncStub: ...
     OpenDispute: _grpc.UnaryUnaryMultiCallable[_dispute_pb2.OpenDisputeRequest, _dispute_pb2.OpenDisputeResponse]
-    """Dispute a task's submitted proof: its escrow is locked until an admin resolves it."""
+    """Dispute a task's submitted proof: its escrow is locked until an admin resolves it. The
+    same dispute again by its opener (a retry) answers with it.
+    """
     ResolveDispute: _grpc.UnaryUnaryMultiCallable[_dispute_pb2.ResolveDisputeRequest, _dispute_pb2.ResolveDisputeResponse]
-    """Resolve a dispute: RELEASE pays the worker, REFUND pays the poster back, SPLIT shares it."""
+    """Resolve a dispute: RELEASE pays the worker, REFUND pays the poster back, SPLIT shares it.
+    The same resolution again by the same admin (a retry) answers with the resolved dispute.
+    """
     ListOpenDisputes: _grpc.UnaryUnaryMultiCallable[_dispute_pb2.ListOpenDisputesRequest, _dispute_pb2.ListOpenDisputesResponse]
     """Open disputes, oldest first (the admins' queue)."""
 
@@ -46,9 +50,13 @@ class DisputeServiceAsyncStub(DisputeServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     OpenDispute: _aio.UnaryUnaryMultiCallable[_dispute_pb2.OpenDisputeRequest, _dispute_pb2.OpenDisputeResponse]  # type: ignore[assignment]
-    """Dispute a task's submitted proof: its escrow is locked until an admin resolves it."""
+    """Dispute a task's submitted proof: its escrow is locked until an admin resolves it. The
+    same dispute again by its opener (a retry) answers with it.
+    """
     ResolveDispute: _aio.UnaryUnaryMultiCallable[_dispute_pb2.ResolveDisputeRequest, _dispute_pb2.ResolveDisputeResponse]  # type: ignore[assignment]
-    """Resolve a dispute: RELEASE pays the worker, REFUND pays the poster back, SPLIT shares it."""
+    """Resolve a dispute: RELEASE pays the worker, REFUND pays the poster back, SPLIT shares it.
+    The same resolution again by the same admin (a retry) answers with the resolved dispute.
+    """
     ListOpenDisputes: _aio.UnaryUnaryMultiCallable[_dispute_pb2.ListOpenDisputesRequest, _dispute_pb2.ListOpenDisputesResponse]  # type: ignore[assignment]
     """Open disputes, oldest first (the admins' queue)."""
 
@@ -61,7 +69,9 @@ class DisputeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _dispute_pb2.OpenDisputeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_dispute_pb2.OpenDisputeResponse, _abc.Awaitable[_dispute_pb2.OpenDisputeResponse]]:
-        """Dispute a task's submitted proof: its escrow is locked until an admin resolves it."""
+        """Dispute a task's submitted proof: its escrow is locked until an admin resolves it. The
+        same dispute again by its opener (a retry) answers with it.
+        """
 
     @_abc_1.abstractmethod
     def ResolveDispute(
@@ -69,7 +79,9 @@ class DisputeServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _dispute_pb2.ResolveDisputeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_dispute_pb2.ResolveDisputeResponse, _abc.Awaitable[_dispute_pb2.ResolveDisputeResponse]]:
-        """Resolve a dispute: RELEASE pays the worker, REFUND pays the poster back, SPLIT shares it."""
+        """Resolve a dispute: RELEASE pays the worker, REFUND pays the poster back, SPLIT shares it.
+        The same resolution again by the same admin (a retry) answers with the resolved dispute.
+        """
 
     @_abc_1.abstractmethod
     def ListOpenDisputes(

@@ -120,7 +120,7 @@ class TaskServiceServicer:
 
     def FundTask(self, request, context):
         """Record the payment for a task: its escrow becomes FUNDED and the task enters feeds.
-        Poster only. Honours `idempotency-key`.
+        Poster only. Honours `idempotency-key`; the same payment again is a retry too.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -128,20 +128,23 @@ class TaskServiceServicer:
 
     def CancelTask(self, request, context):
         """Cancel an OPEN or ACCEPTED task (the poster; an admin too); a funded escrow is refunded.
+        Cancelling a task one cancelled (a retry) answers with it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ApproveProof(self, request, context):
-        """Accept the submitted proof: the task completes, the worker is paid and earns XP.
+        """Accept the submitted proof: the task completes, the worker is paid and earns XP. Again on
+        the task this completed (a retry): the same answer.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RejectProof(self, request, context):
-        """Reject the submitted proof with a reason: the task goes back to its worker.
+        """Reject the submitted proof with a reason: the task goes back to its worker. The same
+        rejection again (a retry) answers with the task.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -164,7 +167,7 @@ class TaskServiceServicer:
 
     def AcceptTask(self, request, context):
         """Take an OPEN, funded task the caller is eligible for. Exactly one worker wins a race;
-        the others get FAILED_PRECONDITION (HX203).
+        the others get FAILED_PRECONDITION (HX203). The winner's retry answers with the task.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -172,7 +175,7 @@ class TaskServiceServicer:
 
     def SubmitProof(self, request, context):
         """Submit proof of an accepted task: 1 to 5 READY proof-photo uploads and a note.
-        The task's worker only. Honours `idempotency-key`.
+        The task's worker only. Honours `idempotency-key`; the same proof again is a retry too.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -43,14 +43,20 @@ class TaskServiceStub:
     """
     FundTask: _grpc.UnaryUnaryMultiCallable[_task_pb2.FundTaskRequest, _task_pb2.FundTaskResponse]
     """Record the payment for a task: its escrow becomes FUNDED and the task enters feeds.
-    Poster only. Honours `idempotency-key`.
+    Poster only. Honours `idempotency-key`; the same payment again is a retry too.
     """
     CancelTask: _grpc.UnaryUnaryMultiCallable[_task_pb2.CancelTaskRequest, _task_pb2.CancelTaskResponse]
-    """Cancel an OPEN or ACCEPTED task (the poster; an admin too); a funded escrow is refunded."""
+    """Cancel an OPEN or ACCEPTED task (the poster; an admin too); a funded escrow is refunded.
+    Cancelling a task one cancelled (a retry) answers with it.
+    """
     ApproveProof: _grpc.UnaryUnaryMultiCallable[_task_pb2.ApproveProofRequest, _task_pb2.ApproveProofResponse]
-    """Accept the submitted proof: the task completes, the worker is paid and earns XP."""
+    """Accept the submitted proof: the task completes, the worker is paid and earns XP. Again on
+    the task this completed (a retry): the same answer.
+    """
     RejectProof: _grpc.UnaryUnaryMultiCallable[_task_pb2.RejectProofRequest, _task_pb2.RejectProofResponse]
-    """Reject the submitted proof with a reason: the task goes back to its worker."""
+    """Reject the submitted proof with a reason: the task goes back to its worker. The same
+    rejection again (a retry) answers with the task.
+    """
     ListMyPostedTasks: _grpc.UnaryUnaryMultiCallable[_task_pb2.ListMyPostedTasksRequest, _task_pb2.ListMyPostedTasksResponse]
     """The caller's posted tasks, newest first."""
     GetTask: _grpc.UnaryUnaryMultiCallable[_task_pb2.GetTaskRequest, _task_pb2.GetTaskResponse]
@@ -59,11 +65,11 @@ class TaskServiceStub:
     """
     AcceptTask: _grpc.UnaryUnaryMultiCallable[_task_pb2.AcceptTaskRequest, _task_pb2.AcceptTaskResponse]
     """Take an OPEN, funded task the caller is eligible for. Exactly one worker wins a race;
-    the others get FAILED_PRECONDITION (HX203).
+    the others get FAILED_PRECONDITION (HX203). The winner's retry answers with the task.
     """
     SubmitProof: _grpc.UnaryUnaryMultiCallable[_task_pb2.SubmitProofRequest, _task_pb2.SubmitProofResponse]
     """Submit proof of an accepted task: 1 to 5 READY proof-photo uploads and a note.
-    The task's worker only. Honours `idempotency-key`.
+    The task's worker only. Honours `idempotency-key`; the same proof again is a retry too.
     """
     ListMyAcceptedTasks: _grpc.UnaryUnaryMultiCallable[_task_pb2.ListMyAcceptedTasksRequest, _task_pb2.ListMyAcceptedTasksResponse]
     """The tasks the caller accepted, newest first."""
@@ -85,14 +91,20 @@ class TaskServiceAsyncStub(TaskServiceStub):
     """
     FundTask: _aio.UnaryUnaryMultiCallable[_task_pb2.FundTaskRequest, _task_pb2.FundTaskResponse]  # type: ignore[assignment]
     """Record the payment for a task: its escrow becomes FUNDED and the task enters feeds.
-    Poster only. Honours `idempotency-key`.
+    Poster only. Honours `idempotency-key`; the same payment again is a retry too.
     """
     CancelTask: _aio.UnaryUnaryMultiCallable[_task_pb2.CancelTaskRequest, _task_pb2.CancelTaskResponse]  # type: ignore[assignment]
-    """Cancel an OPEN or ACCEPTED task (the poster; an admin too); a funded escrow is refunded."""
+    """Cancel an OPEN or ACCEPTED task (the poster; an admin too); a funded escrow is refunded.
+    Cancelling a task one cancelled (a retry) answers with it.
+    """
     ApproveProof: _aio.UnaryUnaryMultiCallable[_task_pb2.ApproveProofRequest, _task_pb2.ApproveProofResponse]  # type: ignore[assignment]
-    """Accept the submitted proof: the task completes, the worker is paid and earns XP."""
+    """Accept the submitted proof: the task completes, the worker is paid and earns XP. Again on
+    the task this completed (a retry): the same answer.
+    """
     RejectProof: _aio.UnaryUnaryMultiCallable[_task_pb2.RejectProofRequest, _task_pb2.RejectProofResponse]  # type: ignore[assignment]
-    """Reject the submitted proof with a reason: the task goes back to its worker."""
+    """Reject the submitted proof with a reason: the task goes back to its worker. The same
+    rejection again (a retry) answers with the task.
+    """
     ListMyPostedTasks: _aio.UnaryUnaryMultiCallable[_task_pb2.ListMyPostedTasksRequest, _task_pb2.ListMyPostedTasksResponse]  # type: ignore[assignment]
     """The caller's posted tasks, newest first."""
     GetTask: _aio.UnaryUnaryMultiCallable[_task_pb2.GetTaskRequest, _task_pb2.GetTaskResponse]  # type: ignore[assignment]
@@ -101,11 +113,11 @@ class TaskServiceAsyncStub(TaskServiceStub):
     """
     AcceptTask: _aio.UnaryUnaryMultiCallable[_task_pb2.AcceptTaskRequest, _task_pb2.AcceptTaskResponse]  # type: ignore[assignment]
     """Take an OPEN, funded task the caller is eligible for. Exactly one worker wins a race;
-    the others get FAILED_PRECONDITION (HX203).
+    the others get FAILED_PRECONDITION (HX203). The winner's retry answers with the task.
     """
     SubmitProof: _aio.UnaryUnaryMultiCallable[_task_pb2.SubmitProofRequest, _task_pb2.SubmitProofResponse]  # type: ignore[assignment]
     """Submit proof of an accepted task: 1 to 5 READY proof-photo uploads and a note.
-    The task's worker only. Honours `idempotency-key`.
+    The task's worker only. Honours `idempotency-key`; the same proof again is a retry too.
     """
     ListMyAcceptedTasks: _aio.UnaryUnaryMultiCallable[_task_pb2.ListMyAcceptedTasksRequest, _task_pb2.ListMyAcceptedTasksResponse]  # type: ignore[assignment]
     """The tasks the caller accepted, newest first."""
@@ -142,7 +154,7 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_task_pb2.FundTaskResponse, _abc.Awaitable[_task_pb2.FundTaskResponse]]:
         """Record the payment for a task: its escrow becomes FUNDED and the task enters feeds.
-        Poster only. Honours `idempotency-key`.
+        Poster only. Honours `idempotency-key`; the same payment again is a retry too.
         """
 
     @_abc_1.abstractmethod
@@ -151,7 +163,9 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _task_pb2.CancelTaskRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_task_pb2.CancelTaskResponse, _abc.Awaitable[_task_pb2.CancelTaskResponse]]:
-        """Cancel an OPEN or ACCEPTED task (the poster; an admin too); a funded escrow is refunded."""
+        """Cancel an OPEN or ACCEPTED task (the poster; an admin too); a funded escrow is refunded.
+        Cancelling a task one cancelled (a retry) answers with it.
+        """
 
     @_abc_1.abstractmethod
     def ApproveProof(
@@ -159,7 +173,9 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _task_pb2.ApproveProofRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_task_pb2.ApproveProofResponse, _abc.Awaitable[_task_pb2.ApproveProofResponse]]:
-        """Accept the submitted proof: the task completes, the worker is paid and earns XP."""
+        """Accept the submitted proof: the task completes, the worker is paid and earns XP. Again on
+        the task this completed (a retry): the same answer.
+        """
 
     @_abc_1.abstractmethod
     def RejectProof(
@@ -167,7 +183,9 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _task_pb2.RejectProofRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_task_pb2.RejectProofResponse, _abc.Awaitable[_task_pb2.RejectProofResponse]]:
-        """Reject the submitted proof with a reason: the task goes back to its worker."""
+        """Reject the submitted proof with a reason: the task goes back to its worker. The same
+        rejection again (a retry) answers with the task.
+        """
 
     @_abc_1.abstractmethod
     def ListMyPostedTasks(
@@ -194,7 +212,7 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_task_pb2.AcceptTaskResponse, _abc.Awaitable[_task_pb2.AcceptTaskResponse]]:
         """Take an OPEN, funded task the caller is eligible for. Exactly one worker wins a race;
-        the others get FAILED_PRECONDITION (HX203).
+        the others get FAILED_PRECONDITION (HX203). The winner's retry answers with the task.
         """
 
     @_abc_1.abstractmethod
@@ -204,7 +222,7 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_task_pb2.SubmitProofResponse, _abc.Awaitable[_task_pb2.SubmitProofResponse]]:
         """Submit proof of an accepted task: 1 to 5 READY proof-photo uploads and a note.
-        The task's worker only. Honours `idempotency-key`.
+        The task's worker only. Honours `idempotency-key`; the same proof again is a retry too.
         """
 
     @_abc_1.abstractmethod

@@ -62,7 +62,7 @@ class UploadServiceServicer:
 
     def CreateUpload(self, request, context):
         """Ask to upload a file: returns where and how to POST it (10 minutes, this key, this type,
-        at most the declared size).
+        at most the declared size). Honours `idempotency-key`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

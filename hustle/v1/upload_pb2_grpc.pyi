@@ -38,7 +38,7 @@ class UploadServiceStub:
     def __new__(cls, channel: _aio.Channel) -> UploadServiceAsyncStub: ...
     CreateUpload: _grpc.UnaryUnaryMultiCallable[_upload_pb2.CreateUploadRequest, _upload_pb2.CreateUploadResponse]
     """Ask to upload a file: returns where and how to POST it (10 minutes, this key, this type,
-    at most the declared size).
+    at most the declared size). Honours `idempotency-key`.
     """
     CompleteUpload: _grpc.UnaryUnaryMultiCallable[_upload_pb2.CompleteUploadRequest, _upload_pb2.CompleteUploadResponse]
     """Say the file was POSTed: the server checks it is there with an allowed size and type and
@@ -59,7 +59,7 @@ class UploadServiceAsyncStub(UploadServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateUpload: _aio.UnaryUnaryMultiCallable[_upload_pb2.CreateUploadRequest, _upload_pb2.CreateUploadResponse]  # type: ignore[assignment]
     """Ask to upload a file: returns where and how to POST it (10 minutes, this key, this type,
-    at most the declared size).
+    at most the declared size). Honours `idempotency-key`.
     """
     CompleteUpload: _aio.UnaryUnaryMultiCallable[_upload_pb2.CompleteUploadRequest, _upload_pb2.CompleteUploadResponse]  # type: ignore[assignment]
     """Say the file was POSTed: the server checks it is there with an allowed size and type and
@@ -83,7 +83,7 @@ class UploadServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_upload_pb2.CreateUploadResponse, _abc.Awaitable[_upload_pb2.CreateUploadResponse]]:
         """Ask to upload a file: returns where and how to POST it (10 minutes, this key, this type,
-        at most the declared size).
+        at most the declared size). Honours `idempotency-key`.
         """
 
     @_abc_1.abstractmethod

@@ -65,7 +65,7 @@ class VerificationServiceServicer:
 
     def SubmitVerification(self, request, context):
         """Submit a document for review: its kind, the trade for a licence, its expiry, and 1 to 10
-        READY VERIFICATION_DOC uploads of the caller.
+        READY VERIFICATION_DOC uploads of the caller. Honours `idempotency-key`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -86,7 +86,8 @@ class VerificationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReviewVerification(self, request, context):
-        """Approve or reject a verification (admins; not one's own). The user is told by email.
+        """Approve or reject a verification (admins; not one's own). The user is told by email. The
+        same review again by the same admin (a retry) answers with the verification.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -37,14 +37,16 @@ class VerificationServiceStub:
     def __new__(cls, channel: _aio.Channel) -> VerificationServiceAsyncStub: ...
     SubmitVerification: _grpc.UnaryUnaryMultiCallable[_verification_pb2.SubmitVerificationRequest, _verification_pb2.SubmitVerificationResponse]
     """Submit a document for review: its kind, the trade for a licence, its expiry, and 1 to 10
-    READY VERIFICATION_DOC uploads of the caller.
+    READY VERIFICATION_DOC uploads of the caller. Honours `idempotency-key`.
     """
     ListMyVerifications: _grpc.UnaryUnaryMultiCallable[_verification_pb2.ListMyVerificationsRequest, _verification_pb2.ListMyVerificationsResponse]
     """The caller's verifications, newest first."""
     ListPendingVerifications: _grpc.UnaryUnaryMultiCallable[_verification_pb2.ListPendingVerificationsRequest, _verification_pb2.ListPendingVerificationsResponse]
     """Verifications waiting for review, oldest first (admins)."""
     ReviewVerification: _grpc.UnaryUnaryMultiCallable[_verification_pb2.ReviewVerificationRequest, _verification_pb2.ReviewVerificationResponse]
-    """Approve or reject a verification (admins; not one's own). The user is told by email."""
+    """Approve or reject a verification (admins; not one's own). The user is told by email. The
+    same review again by the same admin (a retry) answers with the verification.
+    """
 
 @_typing.type_check_only
 class VerificationServiceAsyncStub(VerificationServiceStub):
@@ -55,14 +57,16 @@ class VerificationServiceAsyncStub(VerificationServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     SubmitVerification: _aio.UnaryUnaryMultiCallable[_verification_pb2.SubmitVerificationRequest, _verification_pb2.SubmitVerificationResponse]  # type: ignore[assignment]
     """Submit a document for review: its kind, the trade for a licence, its expiry, and 1 to 10
-    READY VERIFICATION_DOC uploads of the caller.
+    READY VERIFICATION_DOC uploads of the caller. Honours `idempotency-key`.
     """
     ListMyVerifications: _aio.UnaryUnaryMultiCallable[_verification_pb2.ListMyVerificationsRequest, _verification_pb2.ListMyVerificationsResponse]  # type: ignore[assignment]
     """The caller's verifications, newest first."""
     ListPendingVerifications: _aio.UnaryUnaryMultiCallable[_verification_pb2.ListPendingVerificationsRequest, _verification_pb2.ListPendingVerificationsResponse]  # type: ignore[assignment]
     """Verifications waiting for review, oldest first (admins)."""
     ReviewVerification: _aio.UnaryUnaryMultiCallable[_verification_pb2.ReviewVerificationRequest, _verification_pb2.ReviewVerificationResponse]  # type: ignore[assignment]
-    """Approve or reject a verification (admins; not one's own). The user is told by email."""
+    """Approve or reject a verification (admins; not one's own). The user is told by email. The
+    same review again by the same admin (a retry) answers with the verification.
+    """
 
 class VerificationServiceServicer(metaclass=_abc_1.ABCMeta):
     """Verification documents: users submit them, admins review them, and what is approved (and not
@@ -76,7 +80,7 @@ class VerificationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_verification_pb2.SubmitVerificationResponse, _abc.Awaitable[_verification_pb2.SubmitVerificationResponse]]:
         """Submit a document for review: its kind, the trade for a licence, its expiry, and 1 to 10
-        READY VERIFICATION_DOC uploads of the caller.
+        READY VERIFICATION_DOC uploads of the caller. Honours `idempotency-key`.
         """
 
     @_abc_1.abstractmethod
@@ -101,6 +105,8 @@ class VerificationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _verification_pb2.ReviewVerificationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_verification_pb2.ReviewVerificationResponse, _abc.Awaitable[_verification_pb2.ReviewVerificationResponse]]:
-        """Approve or reject a verification (admins; not one's own). The user is told by email."""
+        """Approve or reject a verification (admins; not one's own). The user is told by email. The
+        same review again by the same admin (a retry) answers with the verification.
+        """
 
 def add_VerificationServiceServicer_to_server(servicer: VerificationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from loguru import logger
 
 from server import outbox, security
 from server.config import Settings
-from server.db import Database, Session
+from server.db import Database, Rows, Session
+from server.domain import users
+from server.domain.records import SessionInfo, User, UserMode
 from server.errors import HxError
 from server.sessions import SessionStore
 
@@ -42,10 +43,60 @@ class Client:
     ip: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    id: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Credentials:
+    id: str
+    password_hash: str
+    full_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Revoked:
+    token_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Code:
+    """A one-time code's row (never its secret)."""
+
+    id: str
+    user_id: str
+    target: str
+    code_hash: bytes
+    live: bool
+    attempts: int
+    used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipient:
+    id: str
+    email: str
+    full_name: str
+
+
+_CREATE_SESSION = Rows("create_session", _Opened)
+_ROTATE_SESSION = Rows("rotate_session", _Opened)
+_REVOKE_SESSION = Rows("revoke_session", _Revoked)
+_REVOKE_ALL = Rows("revoke_all_sessions", _Revoked)
+_LIST_SESSIONS = Rows("list_sessions", SessionInfo)
+_CREATE_USER = Rows("create_user", User)
+_CREDENTIALS = Rows("user_credentials", _Credentials)
+_CREATE_CODE = Rows("create_code", _Opened)
+_CODE_BY_HASH = Rows("code_by_hash", _Code)
+_LATEST_CODE = Rows("latest_code", _Code)
+
+
 async def _open_session(tx: Session, settings: Settings, user_id: object, client: Client) -> Grant:
     token = security.new_token()
     row = await tx.one(
-        "create_session",
+        _CREATE_SESSION,
         user_id=user_id,
         token_hash=security.token_hash(token),
         ttl_days=settings.session_ttl_days,
@@ -53,20 +104,20 @@ async def _open_session(tx: Session, settings: Settings, user_id: object, client
         ip=client.ip,
     )
     assert row is not None
-    return Grant(str(row["id"]), token, row["expires_at"])
+    return Grant(row.id, token, row.expires_at)
 
 
-async def _send_link(tx: Session, settings: Settings, user: dict[str, Any], purpose: str) -> None:
+async def _send_link(tx: Session, settings: Settings, user: _Recipient, purpose: str) -> None:
     """Create a link token for `purpose` (older live ones stop working) and email it."""
     token = security.new_token()
     secret = settings.secret_key.get_secret_value()
     lifetime = EMAIL_LINK_LIFETIME if purpose == "EMAIL_VERIFICATION" else RESET_LINK_LIFETIME
-    await tx.execute("retire_codes", user_id=user["id"], purpose=purpose)
+    await tx.execute("retire_codes", user_id=user.id, purpose=purpose)
     await tx.one(
-        "create_code",
-        user_id=user["id"],
+        _CREATE_CODE,
+        user_id=user.id,
         purpose=purpose,
-        target=user["email"],
+        target=user.email,
         lifetime=lifetime,
         code_hash=security.code_hash(secret, purpose, "", token),
     )
@@ -79,7 +130,7 @@ async def _send_link(tx: Session, settings: Settings, user: dict[str, Any], purp
     await outbox.enqueue(
         tx,
         "email.send",
-        {"template": template, "to": user["email"], "params": {"name": user["full_name"]}},
+        {"template": template, "to": user.email, "params": {"name": user.full_name}},
         secrets={"link": link},
     )
 
@@ -91,24 +142,24 @@ async def sign_up(
     email: str,
     password: str,
     full_name: str,
-    default_mode: str,
+    default_mode: UserMode,
     client: Client,
-) -> tuple[Grant, dict[str, Any]]:
+) -> tuple[Grant, User]:
     password_hash = await security.hash_password(password)
     async with db.transaction() as tx:
         user = await tx.one(
-            "create_user",
+            _CREATE_USER,
             email=email,
             password_hash=password_hash,
             full_name=full_name,
             default_mode=default_mode,
         )
         assert user is not None
-        grant = await _open_session(tx, settings, user["id"], client)
-        await _send_link(tx, settings, user, "EMAIL_VERIFICATION")
+        grant = await _open_session(tx, settings, user.id, client)
+        await _send_link(tx, settings, _Recipient(user.id, email, full_name), "EMAIL_VERIFICATION")
         # every user has a capability profile from the start (the worker derives it)
-        await outbox.enqueue(tx, "capability.recompute", {"user_id": str(user["id"])})
-    logger.bind(user_id=str(user["id"])).info("account created")
+        await outbox.enqueue(tx, "capability.recompute", {"user_id": user.id})
+    logger.bind(user_id=user.id).info("account created")
     return grant, user
 
 
@@ -117,18 +168,18 @@ async def sign_in(
 ) -> Grant:
     """A session for the right password. A wrong password and an unknown email are the same
     error after the same work (one argon2 verification)."""
-    user = await db.one("user_credentials", email=email)
-    if not await security.verify_password(user["password_hash"] if user else None, password):
+    user = await db.one(_CREDENTIALS, email=email)
+    if not await security.verify_password(user.password_hash if user else None, password):
         raise HxError("HX402", "The email or the password is wrong.")
     assert user is not None
     async with db.transaction() as tx:
-        if security.needs_rehash(user["password_hash"]):
+        if security.needs_rehash(user.password_hash):
             await tx.execute(
                 "set_password",
-                user_id=user["id"],
+                user_id=user.id,
                 password_hash=await security.hash_password(password),
             )
-        return await _open_session(tx, settings, user["id"], client)
+        return await _open_session(tx, settings, user.id, client)
 
 
 async def sign_out(db: Database, store: SessionStore, *, user_id: str, session_id: str) -> None:
@@ -138,10 +189,13 @@ async def sign_out(db: Database, store: SessionStore, *, user_id: str, session_i
 async def revoke_session(
     db: Database, store: SessionStore, *, user_id: str, session_id: str
 ) -> None:
-    row = await db.one("revoke_session", user_id=user_id, session_id=session_id)
+    """Revoke one of the user's sessions; revoking one already revoked is done (a retry)."""
+    row = await db.one(_REVOKE_SESSION, user_id=user_id, session_id=session_id)
     if row is None:
-        raise HxError("HX302", "No such session.")
-    await store.forget(user_id, [row["token_hash"]])
+        if await db.scalar("session_of", str, user_id=user_id, session_id=session_id) is None:
+            raise HxError("HX302", "No such session.")
+        return
+    await store.forget(user_id, [row.token_hash])
 
 
 async def refresh_session(
@@ -155,7 +209,7 @@ async def refresh_session(
 ) -> Grant:
     token = security.new_token()
     row = await db.one(
-        "rotate_session",
+        _ROTATE_SESSION,
         session_id=session_id,
         user_id=user_id,
         token_hash=security.token_hash(token),
@@ -164,15 +218,15 @@ async def refresh_session(
     if row is None:
         raise HxError("HX401", "The session expired or was revoked.")
     await store.forget(user_id, [old_token_hash])
-    return Grant(str(row["id"]), token, row["expires_at"])
+    return Grant(row.id, token, row.expires_at)
 
 
 async def list_sessions(
-    db: Database, *, user_id: str, after: list[Any] | None, limit: int
-) -> list[dict[str, Any]]:
+    db: Database, *, user_id: str, after: list[str] | None, limit: int
+) -> list[SessionInfo]:
     after_created, after_id = (after[0], after[1]) if after else (None, None)
     return await db.all(
-        "list_sessions",
+        _LIST_SESSIONS,
         user_id=user_id,
         after_created=after_created,
         after_id=after_id,
@@ -182,43 +236,46 @@ async def list_sessions(
 
 async def request_email_verification(db: Database, settings: Settings, *, user_id: str) -> None:
     async with db.transaction() as tx:
-        user = await tx.one("get_user", user_id=user_id)
+        user = await tx.one(users.USER, user_id=user_id)
         assert user is not None
-        if user["email_verified_at"] is not None:
+        if user.email_verified_at is not None:
             raise HxError("HX303", "This email address is already verified.")
-        await _send_link(tx, settings, user, "EMAIL_VERIFICATION")
+        await _send_link(
+            tx, settings, _Recipient(user.id, user.email, user.full_name), "EMAIL_VERIFICATION"
+        )
 
 
-async def _take_link_code(
-    tx: Session, settings: Settings, purpose: str, token: str
-) -> dict[str, Any]:
+async def _take_link_code(tx: Session, settings: Settings, purpose: str, token: str) -> _Code:
     """The live code a link token stands for, marked used; HX403 when there is none."""
     secret = settings.secret_key.get_secret_value()
     code = await tx.one(
-        "code_by_hash", code_hash=security.code_hash(secret, purpose, "", token), purpose=purpose
+        _CODE_BY_HASH, code_hash=security.code_hash(secret, purpose, "", token), purpose=purpose
     )
-    if code is None or code["used_at"] is not None or not code["live"]:
+    if code is None or code.used_at is not None or not code.live:
         raise HxError("HX403", "This link is invalid, expired or already used.")
-    await tx.execute("use_code", id=code["id"])
+    await tx.execute("use_code", id=code.id)
     return code
 
 
 async def verify_email(db: Database, settings: Settings, *, token: str) -> None:
+    """Mark the address verified; a link works once (HX403 after)."""
     async with db.transaction() as tx:
         code = await _take_link_code(tx, settings, "EMAIL_VERIFICATION", token)
-        if (
-            await tx.one("mark_email_verified", user_id=code["user_id"], email=code["target"])
-            is None
-        ):
+        verified = await tx.scalar(
+            "mark_email_verified", str, user_id=code.user_id, email=code.target
+        )
+        if verified is None:
             raise HxError("HX403", "This link is for an email address the account no longer has.")
 
 
 async def request_password_reset(db: Database, settings: Settings, *, email: str) -> None:
     """Email a reset link if the address has an account; the same answer either way."""
     async with db.transaction() as tx:
-        user = await tx.one("user_credentials", email=email)
+        user = await tx.one(_CREDENTIALS, email=email)
         if user is not None:
-            await _send_link(tx, settings, {**user, "email": email}, "PASSWORD_RESET")
+            await _send_link(
+                tx, settings, _Recipient(user.id, email, user.full_name), "PASSWORD_RESET"
+            )
 
 
 async def reset_password(
@@ -227,10 +284,10 @@ async def reset_password(
     password_hash = await security.hash_password(new_password)
     async with db.transaction() as tx:
         code = await _take_link_code(tx, settings, "PASSWORD_RESET", token)
-        await tx.execute("set_password", user_id=code["user_id"], password_hash=password_hash)
-        revoked = await tx.all("revoke_all_sessions", user_id=code["user_id"])
-    await store.forget(str(code["user_id"]), [r["token_hash"] for r in revoked])
-    logger.bind(user_id=str(code["user_id"]), sessions_revoked=len(revoked)).info("password reset")
+        await tx.execute("set_password", user_id=code.user_id, password_hash=password_hash)
+        revoked = await tx.all(_REVOKE_ALL, user_id=code.user_id)
+    await store.forget(code.user_id, [r.token_hash for r in revoked])
+    logger.bind(user_id=code.user_id, sessions_revoked=len(revoked)).info("password reset")
 
 
 async def start_phone_verification(
@@ -241,7 +298,7 @@ async def start_phone_verification(
     async with db.transaction() as tx:
         await tx.execute("retire_codes", user_id=user_id, purpose="PHONE_VERIFICATION")
         row = await tx.one(
-            "create_code",
+            _CREATE_CODE,
             user_id=user_id,
             purpose="PHONE_VERIFICATION",
             target=phone,
@@ -252,35 +309,43 @@ async def start_phone_verification(
         await outbox.enqueue(
             tx, "sms.send", {"template": "phone_otp", "to": phone}, secrets={"code": otp}
         )
-    expires_at: datetime = row["expires_at"]
-    return expires_at
+    return row.expires_at
 
 
 async def confirm_phone_verification(
     db: Database, settings: Settings, *, user_id: str, code: str
 ) -> None:
     """Check the texted code: 5 attempts, 10 minutes, single use. A wrong attempt is counted
-    (committed) before the error is raised."""
+    (committed) before the error is raised. The code that verified the number, sent again, is
+    answered as the first time (a retry)."""
     secret = settings.secret_key.get_secret_value()
     failure: HxError | None = None
     async with db.transaction() as tx:
-        row = await tx.one("latest_code", user_id=user_id, purpose="PHONE_VERIFICATION")
-        if row is None or row["used_at"] is not None:
-            raise HxError("HX403", "No code is waiting: ask for a new one.")
-        if row["attempts"] >= MAX_ATTEMPTS:
-            raise HxError("HX404", "Too many wrong codes: ask for a new one.")
-        if not row["live"]:
-            raise HxError("HX403", "The code has expired: ask for a new one.")
+        row = await tx.one(_LATEST_CODE, user_id=user_id, purpose="PHONE_VERIFICATION")
         expected = security.code_hash(secret, "PHONE_VERIFICATION", user_id, code.strip())
-        if not hmac.compare_digest(expected, bytes(row["code_hash"])):
-            attempts = await tx.scalar("count_attempt", id=row["id"])
+        if (
+            row is not None
+            and row.used_at is not None
+            and hmac.compare_digest(expected, row.code_hash)
+        ):
+            user = await tx.one(users.USER, user_id=user_id)
+            if user is not None and user.phone == row.target and user.phone_verified_at:
+                return  # this code verified this number already: a retry
+        if row is None or row.used_at is not None:
+            raise HxError("HX403", "No code is waiting: ask for a new one.")
+        if row.attempts >= MAX_ATTEMPTS:
+            raise HxError("HX404", "Too many wrong codes: ask for a new one.")
+        if not row.live:
+            raise HxError("HX403", "The code has expired: ask for a new one.")
+        if not hmac.compare_digest(expected, row.code_hash):
+            attempts = await tx.scalar("count_attempt", int, id=row.id) or 0
             failure = (
                 HxError("HX404", "Too many wrong codes: ask for a new one.")
                 if attempts >= MAX_ATTEMPTS
                 else HxError("HX403", f"Wrong code; {MAX_ATTEMPTS - attempts} attempts left.")
             )
         else:
-            await tx.execute("use_code", id=row["id"])
-            await tx.execute("set_verified_phone", user_id=user_id, phone=row["target"])
+            await tx.execute("use_code", id=row.id)
+            await tx.execute("set_verified_phone", user_id=user_id, phone=row.target)
     if failure is not None:
         raise failure

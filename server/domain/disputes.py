@@ -1,59 +1,99 @@
 """Disputes: opened by the poster or the worker on submitted proof, resolved by an admin.
-Both parties are told in the app and by email (through the outbox)."""
+Both parties are told in the app and by email (through the outbox).
+
+A retried open (the same caller's open dispute on the task) or resolve (the same admin's same
+resolution) answers as the first call did.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from server import outbox
 from server.caller import Caller
-from server.db import Database, Session
+from server.db import Database, Rows, Session
 from server.domain import proofs, tasks
 from server.domain.notifications import notify
+from server.domain.records import (
+    Dispute,
+    DisputeState,
+    EscrowState,
+    NotificationKind,
+    ProofState,
+    Resolution,
+    Task,
+    TaskState,
+)
 from server.errors import HxError
+
+N = NotificationKind
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    id: str
+    full_name: str
+    email: str
+
+
+_INSERT = Rows("insert_dispute", Dispute)
+_LOCK = Rows("lock_dispute", Dispute)
+_OPEN_ON = Rows("open_dispute_of", Dispute)
+_RESOLVE = Rows("resolve_dispute", Dispute)
+_LIST_OPEN = Rows("list_open_disputes", Dispute)
+_PARTY = Rows("party", Party)
 
 
 async def _email_parties(
-    tx: Session, task: dict[str, Any], template: str, params: dict[str, Any]
+    tx: Session, task: tasks.LockedTask, template: str, params: dict[str, Any]
 ) -> None:
-    for user_id in (task["poster_id"], task["worker_id"]):
-        party = await tx.one("party", user_id=user_id)
+    for user_id in (task.poster_id, task.worker_id):
+        party = await tx.one(_PARTY, user_id=user_id)
         assert party is not None
         await outbox.enqueue(
             tx,
             "email.send",
             {
                 "template": template,
-                "to": party["email"],
-                "params": {"name": party["full_name"], "task_title": task["title"], **params},
+                "to": party.email,
+                "params": {"name": party.full_name, "task_title": task.title, **params},
             },
         )
 
 
 async def open_dispute(
     db: Database, who: Caller, task_id: str, reason: str
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[Dispute, Task]:
     async with db.transaction() as tx:
         task = await tasks.lock(tx, task_id)
-        if who.user_id not in (str(task["poster_id"]), str(task["worker_id"])):
+        if who.user_id not in (task.poster_id, task.worker_id):
             raise HxError("HX202", "Only the task's poster or worker may dispute it.")
-        if task["state"] != "PROOF_SUBMITTED":
+        if task.state is TaskState.DISPUTED:
+            current = await tx.one(_OPEN_ON, task_id=task_id)
+            if current is not None and (current.opened_by, current.reason) == (who.user_id, reason):
+                return current, await tasks.card(tx, task_id)  # this very dispute: a retry
+        if task.state is not TaskState.PROOF_SUBMITTED:
             raise HxError(
-                "HX003", f"Only submitted proof can be disputed; the task is {task['state']}."
+                "HX003", f"Only submitted proof can be disputed; the task is {task.state}."
             )
-        dispute = await tx.one(
-            "insert_dispute", task_id=task_id, opened_by=who.user_id, reason=reason
-        )
+        dispute = await tx.one(_INSERT, task_id=task_id, opened_by=who.user_id, reason=reason)
         assert dispute is not None
-        await tx.execute("set_task_state", task_id=task_id, state="DISPUTED", cancel_reason=None)
-        await tx.execute("set_escrow_state", task_id=task_id, state="LOCKED_DISPUTE")
-        opener = "the poster" if who.user_id == str(task["poster_id"]) else "the worker"
-        other = task["worker_id"] if opener == "the poster" else task["poster_id"]
+        await tx.execute(
+            "set_task_state", task_id=task_id, state=TaskState.DISPUTED, cancel_reason=None
+        )
+        await tasks.set_escrow(tx, task_id, EscrowState.LOCKED_DISPUTE)
+        by_poster = who.user_id == task.poster_id
+        other = task.worker_id if by_poster else task.poster_id
+        assert other is not None
         await notify(
-            tx, other, "DISPUTE_OPENED", f"“{task['title']}” is disputed", reason, task_id=task_id
+            tx, other, N.DISPUTE_OPENED, f"“{task.title}” is disputed", reason, task_id=task_id
         )
         await _email_parties(
-            tx, task, "dispute_opened", {"opened_by": opener.capitalize(), "reason": reason}
+            tx,
+            task,
+            "dispute_opened",
+            {"opened_by": "The poster" if by_poster else "The worker", "reason": reason},
         )
         return dispute, await tasks.card(tx, task_id)
 
@@ -62,19 +102,23 @@ async def resolve(
     db: Database,
     admin_id: str,
     dispute_id: str,
-    resolution: str,
+    resolution: Resolution,
     split_cents: int | None,
     note: str,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[Dispute, Task]:
     async with db.transaction() as tx:
-        dispute = await tx.one("lock_dispute", dispute_id=dispute_id)
+        dispute = await tx.one(_LOCK, dispute_id=dispute_id)
         if dispute is None:
             raise HxError("HX302", "No such dispute.")
-        if dispute["state"] != "OPEN":
+        if dispute.state is not DisputeState.OPEN:
+            asked = (admin_id, resolution, split_cents, note or None)
+            done = (dispute.resolved_by, dispute.resolution, dispute.split_release_cents)
+            if (*done, dispute.resolution_note) == asked:
+                return dispute, await tasks.card(tx, dispute.task_id)  # a retry
             raise HxError("HX003", "This dispute is already resolved.")
-        task = await tasks.lock(tx, str(dispute["task_id"]))
+        task = await tasks.lock(tx, dispute.task_id)
         resolved = await tx.one(
-            "resolve_dispute",
+            _RESOLVE,
             dispute_id=dispute_id,
             resolution=resolution,
             split=split_cents,
@@ -82,39 +126,41 @@ async def resolve(
             note=note or None,
         )
         assert resolved is not None
-        task_id = str(task["id"])
-        if resolution == "RELEASE":
+        task_id = task.id
+        if resolution is Resolution.RELEASE:
             await proofs.settle_release(tx, task)
-            released, refunded = task["price_cents"], 0
-        elif resolution == "REFUND":
+            released, refunded = task.price_cents, 0
+        elif resolution is Resolution.REFUND:
             await tx.execute(
                 "review_proof",
                 task_id=task_id,
-                state="REJECTED",
+                state=ProofState.REJECTED,
                 reason="Refunded by the dispute's resolution.",
             )
             await tx.execute(
                 "set_task_state",
                 task_id=task_id,
-                state="CANCELLED",
+                state=TaskState.CANCELLED,
                 cancel_reason="Refunded by dispute.",
             )
-            await tx.execute("set_escrow_state", task_id=task_id, state="REFUNDED")
-            released, refunded = 0, task["price_cents"]
+            await tasks.set_escrow(tx, task_id, EscrowState.REFUNDED)
+            released, refunded = 0, task.price_cents
         else:  # SPLIT: completed, no XP (INV-1)
-            await tx.execute("review_proof", task_id=task_id, state="ACCEPTED", reason=None)
             await tx.execute(
-                "set_task_state", task_id=task_id, state="COMPLETED", cancel_reason=None
+                "review_proof", task_id=task_id, state=ProofState.ACCEPTED, reason=None
             )
-            escrow = await tx.one("set_escrow_state", task_id=task_id, state="REFUND_PARTIAL")
-            assert escrow is not None
-            released, refunded = escrow["released_cents"], escrow["refunded_cents"]
-        for user_id in (task["poster_id"], task["worker_id"]):
+            await tx.execute(
+                "set_task_state", task_id=task_id, state=TaskState.COMPLETED, cancel_reason=None
+            )
+            split = await tasks.set_escrow(tx, task_id, EscrowState.REFUND_PARTIAL)
+            released, refunded = split.released_cents, split.refunded_cents
+        for user_id in (task.poster_id, task.worker_id):
+            assert user_id is not None
             await notify(
                 tx,
                 user_id,
-                "DISPUTE_RESOLVED",
-                f"Dispute on “{task['title']}” resolved",
+                N.DISPUTE_RESOLVED,
+                f"Dispute on “{task.title}” resolved",
                 resolution.capitalize(),
                 task_id=task_id,
             )
@@ -123,17 +169,16 @@ async def resolve(
             task,
             "dispute_resolved",
             {
-                "resolution": resolution,
+                "resolution": resolution.value,
                 "note": note,
-                "released": tasks.money(released, task["currency"]),
-                "refunded": tasks.money(refunded, task["currency"]),
+                "released": tasks.money(released, task.currency),
+                "refunded": tasks.money(refunded, task.currency),
             },
         )
         return resolved, await tasks.card(tx, task_id)
 
 
-async def list_open(db: Database, after: list[Any] | None, limit: int) -> list[dict[str, Any]]:
-    after_created, after_id = (after[0], after[1]) if after else (None, None)
-    return await db.all(
-        "list_open_disputes", after_created=after_created, after_id=after_id, limit=limit
-    )
+async def list_open(db: Database, after: list[str] | None, limit: int) -> list[Dispute]:
+    """Open disputes, oldest first, after the keyset position `after`."""
+    created, dispute = after if after else (None, None)
+    return await db.all(_LIST_OPEN, after_created=created, after_id=dispute, limit=limit)

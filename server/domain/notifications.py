@@ -7,43 +7,22 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from server.db import Session
+from server.db import Database, Rows, Session
+from server.domain.records import Notification, NotificationKind
 
-KINDS = frozenset(
-    {
-        "TASK_ACCEPTED",
-        "TASK_CANCELLED",
-        "TASK_EXPIRED",
-        "PROOF_SUBMITTED",
-        "PROOF_ACCEPTED",
-        "PROOF_REJECTED",
-        "DISPUTE_OPENED",
-        "DISPUTE_RESOLVED",
-        "ESCROW_FUNDED",
-        "ESCROW_RELEASED",
-        "ESCROW_REFUNDED",
-        "XP_EARNED",
-        "LEVEL_UP",
-        "TRUST_TIER_CHANGED",
-        "VERIFICATION_APPROVED",
-        "VERIFICATION_REJECTED",
-        "VERIFICATION_EXPIRED",
-    }
-)
+_LIST = Rows("list_notifications", Notification)
 
 
 async def notify(
     tx: Session,
-    user_id: object,
-    kind: str,
+    user_id: str,
+    kind: NotificationKind,
     title: str,
     body: str = "",
     *,
-    task_id: object = None,
+    task_id: str | None = None,
     data: Mapping[str, Any] | None = None,
 ) -> None:
-    if kind not in KINDS:
-        raise ValueError(f"unknown notification kind {kind!r}")
     await tx.execute(
         "notify",
         user_id=user_id,
@@ -52,4 +31,19 @@ async def notify(
         body=body,
         task_id=task_id,
         data=Jsonb(dict(data or {})),
+    )
+
+
+async def list_for(
+    db: Database, user_id: str, *, unread_only: bool, after: list[str] | None, limit: int
+) -> list[Notification]:
+    """The user's notifications, newest first, after the keyset position `after`."""
+    created, notification = after if after else (None, None)
+    return await db.all(
+        _LIST,
+        user_id=user_id,
+        unread_only=unread_only,
+        after_created=created,
+        after_id=notification,
+        limit=limit,
     )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from server.db import Database
+from server.db import Database, Rows, Session
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +18,22 @@ class ServerInfo:
     started_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One rule of sql/audit.sql and how many rows break it."""
+
+    rule: str
+    violations: int
+
+
+_AUDIT = Rows("audit", Finding)
+
+
+async def audit(session: Session) -> list[Finding]:
+    """Every invariant checked over whole tables (`python -m server audit`, and the seed)."""
+    return await session.all(_AUDIT)
+
+
 async def server_info(
     db: Database,
     *,
@@ -26,7 +42,7 @@ async def server_info(
     build_commit: str,
     started_at: datetime,
 ) -> ServerInfo:
-    schema_version = await db.scalar("schema_version")
+    schema_version = await db.scalar("schema_version", str)
     return ServerInfo(
         version=version,
         api_versions=tuple(api_versions),

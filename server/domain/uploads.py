@@ -6,18 +6,30 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
 
 from server import outbox
 from server.caller import Caller
-from server.db import Database
+from server.db import Database, Rows
+from server.domain.records import Upload, UploadPurpose, UploadState
 from server.errors import HxError, invalid
 from server.storage import Head, PresignedPost, Storage
 
+_CREATE = Rows("create_upload", Upload)
+_GET = Rows("get_upload", Upload)
+LOCK = Rows("lock_upload", Upload)
+_MARK_UPLOADED = Rows("mark_uploaded", Upload)
+REJECT = Rows("reject_upload", Upload)
+READY = Rows("ready_upload", Upload)
+
 
 async def create(
-    db: Database, storage: Storage, owner_id: str, purpose: str, content_type: str, size: int
-) -> tuple[dict[str, Any], PresignedPost]:
+    db: Database,
+    storage: Storage,
+    owner_id: str,
+    purpose: UploadPurpose,
+    content_type: str,
+    size: int,
+) -> tuple[Upload, PresignedPost]:
     rules = storage.rules[purpose]
     if content_type not in rules.content_types:
         raise invalid("content_type", f"must be one of {', '.join(sorted(rules.content_types))}")
@@ -26,7 +38,7 @@ async def create(
     upload_id = str(uuid.uuid4())
     key = f"{rules.prefix}/{owner_id}/{upload_id}"
     row = await db.one(
-        "create_upload",
+        _CREATE,
         id=upload_id,
         owner_id=owner_id,
         purpose=purpose,
@@ -39,32 +51,32 @@ async def create(
     return row, post
 
 
-async def complete(db: Database, storage: Storage, owner_id: str, upload_id: str) -> dict[str, Any]:
+async def complete(db: Database, storage: Storage, owner_id: str, upload_id: str) -> Upload:
     """Check the object S3 holds against what was declared; queue its processing, or refuse it
     (REJECTED, the object deleted) when its size or type breaks the limits. moto does not
     enforce the POST policy, and a misbehaving S3 client could; this check holds regardless."""
     failure: HxError | None = None
     async with db.transaction() as tx:
-        upload = await tx.one("lock_upload", id=upload_id)
+        upload = await tx.one(LOCK, id=upload_id)
         if upload is None:
             raise HxError("HX302", "No such upload.")
-        if str(upload["owner_id"]) != owner_id:
+        if upload.owner_id != owner_id:
             raise HxError("HX202", "This upload is not yours.")
-        if upload["state"] in ("UPLOADED", "READY"):
+        if upload.state in (UploadState.UPLOADED, UploadState.READY):
             return upload  # completed before: nothing to do twice
-        if upload["state"] != "PENDING":
-            raise HxError("HX003", f"This upload is {upload['state']}.")
-        head = await asyncio.to_thread(storage.head, upload["object_key"])
+        if upload.state is not UploadState.PENDING:
+            raise HxError("HX003", f"This upload is {upload.state}.")
+        head = await asyncio.to_thread(storage.head, upload.object_key)
         if head is None:
             raise HxError("HX304", "The file has not been uploaded yet.")
-        limit = min(upload["declared_size"], storage.rules[upload["purpose"]].max_bytes)
-        problem = _problem(head, upload["content_type"], limit)
-        upload = await tx.one("mark_uploaded", id=upload_id)
+        limit = min(upload.declared_size, storage.rules[upload.purpose].max_bytes)
+        problem = _problem(head, upload.content_type, limit)
+        upload = await tx.one(_MARK_UPLOADED, id=upload_id)
         if problem is None:
             await outbox.enqueue(tx, "upload.process", {"upload_id": upload_id})
         else:
-            upload = await tx.one("reject_upload", id=upload_id, reason=problem[1])
-            key = upload["object_key"] if upload else ""
+            upload = await tx.one(REJECT, id=upload_id, reason=problem[1])
+            key = upload.object_key if upload else ""
             tx.on_commit(lambda: asyncio.to_thread(storage.delete, key))
             failure = invalid(problem[0], f"Refused: {problem[1]}.")
     if failure is not None:
@@ -87,23 +99,23 @@ def _problem(head: Head, declared_type: str, limit: int) -> tuple[str, str] | No
     return None
 
 
-async def get(db: Database, who: Caller, upload_id: str) -> dict[str, Any]:
-    upload = await db.one("get_upload", id=upload_id)
+async def get(db: Database, who: Caller, upload_id: str) -> Upload:
+    upload = await db.one(_GET, id=upload_id)
     if upload is None:
         raise HxError("HX302", "No such upload.")
-    reviewer = who.is_admin and upload["purpose"] == "VERIFICATION_DOC"
-    if str(upload["owner_id"]) != who.user_id and not reviewer:
+    reviewer = who.is_admin and upload.purpose is UploadPurpose.VERIFICATION_DOC
+    if upload.owner_id != who.user_id and not reviewer:
         raise HxError("HX202", "This upload is not yours.")
     return upload
 
 
-def links(storage: Storage, upload: dict[str, Any]) -> tuple[str, str]:
+def links(storage: Storage, upload: Upload) -> tuple[str, str]:
     """Short-lived links to a READY upload and its thumbnail."""
-    if upload["state"] != "READY":
+    if upload.state is not UploadState.READY:
         return "", ""
-    lifetime = storage.rules[upload["purpose"]].get_lifetime
-    thumbnail = upload["thumbnail_key"]
+    lifetime = storage.rules[upload.purpose].get_lifetime
+    thumbnail = upload.thumbnail_key
     return (
-        storage.presigned_get(upload["object_key"], lifetime),
+        storage.presigned_get(upload.object_key, lifetime),
         storage.presigned_get(thumbnail, lifetime) if thumbnail else "",
     )

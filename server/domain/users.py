@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from server import outbox
-from server.db import Database
+from server.db import Database, Rows
+from server.domain.records import User, UserMode
 from server.errors import HxError
 
+USER = Rows("get_user", User)
+_UPDATE = Rows("update_profile", User)
 
-async def get(db: Database, user_id: str) -> dict[str, Any]:
-    user = await db.one("get_user", user_id=user_id)
+
+async def get(db: Database, user_id: str) -> User:
+    user = await db.one(USER, user_id=user_id)
     if user is None:
         raise HxError("HX302", "No such user.")
     return user
@@ -21,12 +23,13 @@ async def update_profile(
     user_id: str,
     *,
     full_name: str | None,
-    default_mode: str | None,
+    default_mode: UserMode | None,
     location_state: str | None,
-) -> dict[str, Any]:
+) -> User:
+    """Change the fields given (None: unchanged)."""
     async with db.transaction() as tx:
         user = await tx.one(
-            "update_profile",
+            _UPDATE,
             user_id=user_id,
             full_name=full_name,
             default_mode=default_mode,
@@ -40,10 +43,10 @@ async def update_profile(
     return user
 
 
-async def set_avatar(db: Database, user_id: str, upload_id: str) -> dict[str, Any]:
+async def set_avatar(db: Database, user_id: str, upload_id: str) -> User:
     """The database checks it is the user's own READY AVATAR upload (HX202, HX304, HX301)."""
     async with db.transaction() as tx:
         await tx.execute("set_avatar", user_id=user_id, upload_id=upload_id)
-        user = await tx.one("get_user", user_id=user_id)
+        user = await tx.one(USER, user_id=user_id)
     assert user is not None
     return user

@@ -3,35 +3,45 @@ and the notifications that tell them — inside the completing transaction."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-from server.db import Session
+from server.db import Rows, Session
 from server.domain.notifications import notify
+from server.domain.records import NotificationKind
 
 
-async def reward(tx: Session, task: dict[str, Any]) -> int:
+@dataclass(frozen=True, slots=True)
+class Award:
+    amount: int
+    xp_after: int
+    level_before: int
+    level_after: int
+
+
+_AWARD = Rows("award_xp", Award)
+
+
+async def reward(tx: Session, task_id: str, worker_id: str, title: str) -> int:
     """Award XP for a task whose escrow was just RELEASED; returns the XP earned."""
-    worker = task["worker_id"]
-    await tx.execute("touch_streak", user_id=worker)
-    award = await tx.one("award_xp", task_id=task["id"])
+    await tx.execute("touch_streak", user_id=worker_id)
+    award = await tx.one(_AWARD, task_id=task_id)
     assert award is not None
     await notify(
         tx,
-        worker,
-        "XP_EARNED",
-        f"+{award['amount']} XP",
-        f"For “{task['title']}”.",
-        task_id=task["id"],
-        data={"xp": award["amount"], "xp_total": award["xp_after"]},
+        worker_id,
+        NotificationKind.XP_EARNED,
+        f"+{award.amount} XP",
+        f"For “{title}”.",
+        task_id=task_id,
+        data={"xp": award.amount, "xp_total": award.xp_after},
     )
-    if award["level_after"] > award["level_before"]:
+    if award.level_after > award.level_before:
         await notify(
             tx,
-            worker,
-            "LEVEL_UP",
-            f"Level {award['level_after']}!",
+            worker_id,
+            NotificationKind.LEVEL_UP,
+            f"Level {award.level_after}!",
             "You reached a new level.",
-            data={"level": award["level_after"]},
+            data={"level": award.level_after},
         )
-    amount: int = award["amount"]
-    return amount
+    return award.amount

@@ -1,10 +1,13 @@
-"""A server interceptor written as one async context manager around each call.
+"""Server interceptors written as one async context manager around each call, or as one
+function in front of a unary handler.
 
 grpc.aio interceptors return a (possibly wrapped) method handler. `AroundInterceptor` wraps
 every kind of handler (unary or streaming, request or response) the same way: the call runs
 inside `around(method, context, request)`, which may set up context before it and observe or
 translate the outcome after it (raising from `__aexit__` replaces the handler's exception).
 `request` is the request message of unary-request calls, None for streaming requests.
+`UnaryInterceptor` stands in front of the unary-unary handlers of the methods it selects and may
+answer without calling them (`handle(method, request, context, call)`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from grpc import aio
@@ -50,16 +53,18 @@ def final_code(
     return grpc.StatusCode.UNKNOWN
 
 
-class AroundInterceptor(aio.ServerInterceptor):
+class _CachingInterceptor(aio.ServerInterceptor):
+    """Wraps each method's handler once (grpc asks the chain on every call)."""
+
     def __init__(self) -> None:
-        # method -> (its handler, that handler wrapped in `around`)
+        # method -> (its handler, that handler wrapped)
         self._wrapped: dict[
             str, tuple[grpc.RpcMethodHandler[Any, Any], grpc.RpcMethodHandler[Any, Any]]
         ] = {}
 
-    def around(
-        self, method: str, context: aio.ServicerContext[Any, Any], request: Any
-    ) -> AbstractAsyncContextManager[None]:
+    def wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         raise NotImplementedError
 
     async def intercept_service(
@@ -72,12 +77,52 @@ class AroundInterceptor(aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        # grpc asks on every call; the wrapped handler of a method is the same every time.
         method = handler_call_details.method
         found = self._wrapped.get(method)
         if found is None or found[0] is not handler:
-            found = self._wrapped[method] = (handler, _wrap(handler, method, self.around))
+            found = self._wrapped[method] = (handler, self.wrap(handler, method))
         return found[1]
+
+
+Call = Callable[[Any, aio.ServicerContext[Any, Any]], Awaitable[Any]]
+
+
+class UnaryInterceptor(_CachingInterceptor):
+    """Calls `handle` instead of the unary-unary handlers of the methods `wants` selects."""
+
+    def wants(self, method: str) -> bool:
+        raise NotImplementedError
+
+    async def handle(
+        self, method: str, request: Any, context: aio.ServicerContext[Any, Any], call: Call
+    ) -> Any:
+        raise NotImplementedError
+
+    def wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        if handler.unary_unary is None or not self.wants(method):
+            return handler
+        behavior = cast(Call, handler.unary_unary)  # grpc.aio handlers are coroutines
+
+        async def call(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+            return await self.handle(method, request, context, behavior)
+
+        return grpc.unary_unary_rpc_method_handler(
+            call, handler.request_deserializer, handler.response_serializer
+        )
+
+
+class AroundInterceptor(_CachingInterceptor):
+    def around(
+        self, method: str, context: aio.ServicerContext[Any, Any], request: Any
+    ) -> AbstractAsyncContextManager[None]:
+        raise NotImplementedError
+
+    def wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        return _wrap(handler, method, self.around)
 
 
 def _wrap(

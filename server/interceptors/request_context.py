@@ -13,12 +13,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from grpc import aio
-from loguru import logger
 
-from server import request_context
-from server.interceptors.base import AroundInterceptor, final_code, metadata_value
+from server import logs, request_context
+from server.interceptors.base import AroundInterceptor, final_code
 
 REQUEST_ID_HEADER = "x-request-id"
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else value
 
 
 class RequestContextInterceptor(AroundInterceptor):
@@ -30,11 +33,17 @@ class RequestContextInterceptor(AroundInterceptor):
     async def around(
         self, method: str, context: aio.ServicerContext[Any, Any], request: Any
     ) -> AsyncIterator[None]:
-        request_id = request_context.accept_or_make_request_id(
-            metadata_value(context, REQUEST_ID_HEADER)
+        candidate = user_agent = None
+        for key, value in context.invocation_metadata() or ():
+            if key == REQUEST_ID_HEADER and candidate is None:
+                candidate = _text(value)
+            elif key == "user-agent" and user_agent is None:
+                user_agent = _text(value)
+        request_id = request_context.accept_or_make_request_id(candidate)
+        request_context.begin(request_id, method, user_agent=user_agent)
+        await context.send_initial_metadata(
+            ((REQUEST_ID_HEADER, request_id), *request_context.response_headers())
         )
-        request_context.begin(request_id, method)
-        await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
         started = time.perf_counter()
         outcome: BaseException | None = None
         try:
@@ -44,10 +53,9 @@ class RequestContextInterceptor(AroundInterceptor):
             raise
         finally:
             if self._access_log:
-                code = final_code(context, outcome)
-                logger.bind(
-                    method=method,
-                    code=code.name,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                    peer=context.peer(),
-                ).info("rpc")
+                logs.access_log(
+                    method,
+                    final_code(context, outcome).name,
+                    round((time.perf_counter() - started) * 1000, 2),
+                    context.peer(),
+                )

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from server import security
 from server.db import Session, load_queries
+from server.domain import system
 from server.seed import generate, tables
 from server.seed.catalog import select_metros
 
@@ -97,7 +98,7 @@ async def seed(
 
         started = time.perf_counter()
         await session.execute("seed_analyze_people")
-        await session.scalar("seed_capabilities")
+        await session.scalar("seed_capabilities", int)
         timings["capability profiles"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -121,9 +122,7 @@ async def seed(
 
         started = time.perf_counter()
         await session.execute("seed_analyze_all")
-        failures = [
-            (r["rule"], r["violations"]) for r in await session.all("audit") if r["violations"]
-        ]
+        failures = [(f.rule, f.violations) for f in await system.audit(session) if f.violations]
         timings["audit and analyze"] = time.perf_counter() - started
         if failures:
             raise SeedError(

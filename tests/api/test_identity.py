@@ -133,6 +133,10 @@ async def test_the_whole_journey(
         auth_pb2.ConfirmPhoneVerificationRequest(code=code), metadata=bearer(token), timeout=10
     )
     assert (confirmed.me.phone_number, confirmed.me.phone_verified) == ("+14155550123", True)
+    retried = await auth.ConfirmPhoneVerification(  # the reply was lost: the same code again
+        auth_pb2.ConfirmPhoneVerificationRequest(code=code), metadata=bearer(token), timeout=10
+    )
+    assert retried.me == confirmed.me
 
     # sign out, sign in
     await auth.SignOut(auth_pb2.SignOutRequest(), metadata=bearer(token), timeout=10)

@@ -4,6 +4,7 @@ branch, the accept race, cross-user access, idempotency keys."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -182,7 +183,15 @@ async def test_cancel_refunds_and_tells_the_worker(market: Market) -> None:
         S.CancelTaskRequest(task_id=taken.task_id, reason="No-show"), metadata=poster.auth
     )
     assert "TASK_CANCELLED" in market.notifications(worker)
-    await fails(market.tasks.CancelTask(S.CancelTaskRequest(task_id=taken.task_id), metadata=poster.auth),
+    # the poster's retry of their own cancel is answered with the cancelled task (issue 12 §4)
+    again = await market.tasks.CancelTask(
+        S.CancelTaskRequest(task_id=taken.task_id), metadata=poster.auth
+    )
+    assert again.task.state == S.TASK_STATE_CANCELLED
+    assert market.notifications(worker).count("TASK_CANCELLED") == 1
+    expired = await market.post(poster, fund=False)
+    market.world.expire(uuid.UUID(expired.task_id))
+    await fails(market.tasks.CancelTask(S.CancelTaskRequest(task_id=expired.task_id), metadata=poster.auth),
                 grpc.StatusCode.FAILED_PRECONDITION, "HX001")  # fmt: skip
 
 
@@ -291,11 +300,15 @@ async def test_idempotency_keys_replay_the_first_response(market: Market) -> Non
         fund, metadata=(*poster.auth, ("idempotency-key", "fund-1"))
     )
     assert replay == funded
+    # without a key, the same payment again is a retry too (issue 12 §4); another payment is not
+    unkeyed = await market.tasks.FundTask(fund, metadata=poster.auth)
+    assert unkeyed.task.escrow_state == S.ESCROW_STATE_FUNDED
     await fails(
-        market.tasks.FundTask(fund, metadata=poster.auth),
+        market.tasks.FundTask(S.FundTaskRequest(task_id=first.task_id, payment_reference="pi_10"),
+                              metadata=poster.auth),
         grpc.StatusCode.FAILED_PRECONDITION,
         "HX003",
-    )
+    )  # fmt: skip
     assert market.notifications(poster).count("ESCROW_FUNDED") == 1
 
     await market.accept(worker, first.task_id)

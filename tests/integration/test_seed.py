@@ -10,6 +10,7 @@ import pytest
 
 from server import seed
 from server.db import Session, load_queries
+from server.domain import system
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -85,11 +86,11 @@ async def test_audit_finds_a_broken_row(database_url: str) -> None:
     await seed.seed(database_url, seed.SeedOptions(users=50, tasks=200, now=NOW))
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         session = Session(conn, load_queries(), 1.0)
-        assert all(r["violations"] == 0 for r in await session.all("audit"))
+        assert all(f.violations == 0 for f in await system.audit(session))
         # what a buggy bulk import could do with the triggers off
         await conn.execute("SET session_replication_role = replica")
         await conn.execute(
             "DELETE FROM proof_photos WHERE proof_id = (SELECT min(proof_id::text)::uuid FROM proof_photos)"
         )
-        broken = {r["rule"]: r["violations"] for r in await session.all("audit") if r["violations"]}
+        broken = {f.rule: f.violations for f in await system.audit(session) if f.violations}
     assert broken == {"proof without 1 to 5 photos (INV-9)": 1}

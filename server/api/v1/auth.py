@@ -7,14 +7,12 @@ from typing import Any
 from grpc import aio
 
 from hustle.v1 import auth_pb2, auth_pb2_grpc
-from server import caller, pagination, validation
+from server import caller, pagination, request_context, validation
 from server.api.v1 import convert
 from server.config import Settings
 from server.db import Database
 from server.domain import auth, users
 from server.errors import invalid
-from server.interceptors.admission import client_ip
-from server.interceptors.base import metadata_value
 from server.sessions import SessionStore
 
 Context = aio.ServicerContext[Any, Any]
@@ -26,11 +24,13 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         self._sessions = sessions
         self._settings = settings
 
-    def _client(self, context: Context) -> auth.Client:
-        return auth.Client(
-            user_agent=metadata_value(context, "user-agent"),
-            ip=client_ip(context, self._settings.trust_proxy_headers) or None,
-        )
+    @staticmethod
+    def _client() -> auth.Client:
+        """What the transport said of the caller (the interceptors keep it for the call)."""
+        ctx = request_context.current()
+        if ctx is None:
+            return auth.Client(user_agent=None, ip=None)
+        return auth.Client(user_agent=ctx.user_agent, ip=ctx.client_ip or None)
 
     async def SignUp(
         self, request: auth_pb2.SignUpRequest, context: Context
@@ -38,7 +38,8 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         email = validation.email(request.email)
         password = validation.password(request.password, email=email)
         name = validation.full_name(request.full_name)
-        if request.default_mode not in convert.MODE_NAMES:
+        mode = convert.USER_MODES.to_domain(request.default_mode)
+        if mode is None:
             raise invalid("default_mode", "must be USER_MODE_POSTER or USER_MODE_WORKER")
         grant, user = await auth.sign_up(
             self._db,
@@ -46,8 +47,8 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
             email=email,
             password=password,
             full_name=name,
-            default_mode=convert.MODE_NAMES[request.default_mode],
-            client=self._client(context),
+            default_mode=mode,
+            client=self._client(),
         )
         return auth_pb2.SignUpResponse(session=convert.session(grant), me=convert.me(user))
 
@@ -61,7 +62,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
             self._settings,
             email=email,
             password=request.password,
-            client=self._client(context),
+            client=self._client(),
         )
         return auth_pb2.SignInResponse(session=convert.session(grant))
 
@@ -81,20 +82,12 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
         limit = validation.page_size(request.page_size, default=20, maximum=100)
         secret = self._settings.secret_key.get_secret_value()
         after = pagination.decode(secret, "sessions", request.page_token)
-        rows = await auth.list_sessions(self._db, user_id=who.user_id, after=after, limit=limit + 1)
-        page, token = pagination.split(secret, "sessions", rows, limit)
+        found = await auth.list_sessions(
+            self._db, user_id=who.user_id, after=after, limit=limit + 1
+        )
+        page, token = pagination.split_keyed(secret, "sessions", found, limit)
         return auth_pb2.ListSessionsResponse(
-            sessions=[
-                auth_pb2.SessionInfo(
-                    session_id=str(r["id"]),
-                    created_at=convert.timestamp(r["created_at"]),
-                    expires_at=convert.timestamp(r["expires_at"]),
-                    last_seen_at=convert.timestamp(r["last_seen_at"]),
-                    user_agent=r["user_agent"] or "",
-                    current=str(r["id"]) == who.session_id,
-                )
-                for r in page
-            ],
+            sessions=[convert.session_info(s, who.session_id) for s in page],
             next_page_token=token,
         )
 

@@ -9,13 +9,14 @@ from grpc import aio
 from hustle.v1 import dispute_pb2, dispute_pb2_grpc
 from server import caller, pagination, validation
 from server.api.v1 import convert
-from server.api.v1.tasks import text
 from server.config import Settings
 from server.db import Database
 from server.domain import disputes
+from server.domain.records import Resolution
 from server.errors import invalid
 
 Context = aio.ServicerContext[Any, Any]
+text = validation.text
 
 
 class DisputeService(dispute_pb2_grpc.DisputeServiceServicer):
@@ -37,11 +38,11 @@ class DisputeService(dispute_pb2_grpc.DisputeServiceServicer):
         self, request: dispute_pb2.ResolveDisputeRequest, context: Context
     ) -> dispute_pb2.ResolveDisputeResponse:
         dispute_id = validation.uuid_id(request.dispute_id, "dispute_id")
-        resolution = convert.RESOLUTION_NAMES.get(request.resolution)
+        resolution = convert.RESOLUTIONS.to_domain(request.resolution)
         if resolution is None:
             raise invalid("resolution", "must be RELEASE, REFUND or SPLIT")
         split = None
-        if resolution == "SPLIT":
+        if resolution is Resolution.SPLIT:
             if request.split_release.amount_cents <= 0:
                 raise invalid("split_release.amount_cents", "must be more than 0 for a SPLIT")
             split = request.split_release.amount_cents
@@ -60,8 +61,8 @@ class DisputeService(dispute_pb2_grpc.DisputeServiceServicer):
     ) -> dispute_pb2.ListOpenDisputesResponse:
         limit = validation.page_size(request.page_size, default=20, maximum=100)
         after = pagination.decode(self._secret, "open-disputes", request.page_token)
-        rows = await disputes.list_open(self._db, after, limit + 1)
-        page, token = pagination.split(self._secret, "open-disputes", rows, limit)
+        found = await disputes.list_open(self._db, after, limit + 1)
+        page, token = pagination.split_keyed(self._secret, "open-disputes", found, limit)
         return dispute_pb2.ListOpenDisputesResponse(
-            disputes=[convert.dispute(r) for r in page], next_page_token=token
+            disputes=[convert.dispute(d) for d in page], next_page_token=token
         )

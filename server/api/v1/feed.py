@@ -1,7 +1,9 @@
-"""hustle.v1.FeedService: input checks and the page's wire form (cached, and sent, as such)."""
+"""hustle.v1.FeedService: input checks, and the page's v1 wire form (server/api/feed_pages.py
+caches and assembles it; a cached page is sent as the stored bytes)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -9,29 +11,45 @@ from grpc import aio
 
 from hustle.v1 import feed_pb2
 from server import caller, validation
+from server.api.feed_pages import FeedPages, double, length_delimited
 from server.api.v1 import convert
-from server.api.v1.tasks import point
 from server.cache import FeedCache
 from server.config import Settings
 from server.db import Database
 from server.domain import feed
-from server.errors import invalid
+from server.domain.records import FeedMode, Task
+from server.errors import HxError, invalid
 
 Context = aio.ServicerContext[Any, Any]
-MODES = {
-    feed_pb2.FEED_MODE_NORMAL: "NORMAL",
-    feed_pb2.FEED_MODE_URGENT: "URGENT",
-    feed_pb2.FEED_MODE_NEARBY: "NEARBY",
-}
 
 
-def render(rows: list[dict[str, Any]], next_token: str) -> bytes:
-    items = []
-    for row in rows:
-        task = convert.task(row)
-        task.eligible = True  # the query chose it by the eligibility predicate
-        items.append(feed_pb2.FeedItem(task=task, distance_meters=row["distance"]))
-    return feed_pb2.GetFeedResponse(items=items, next_page_token=next_token).SerializeToString()
+def _tag(message: Any, field: str, wire_type: int) -> int:
+    """A field's one-byte key, from the generated descriptor (so the bytes follow the proto)."""
+    number = message.DESCRIPTOR.fields_by_name[field].number
+    assert number < 16, "one-byte keys only"
+    return int(number << 3 | wire_type)
+
+
+_ITEMS = _tag(feed_pb2.GetFeedResponse, "items", 2)
+_NEXT = _tag(feed_pb2.GetFeedResponse, "next_page_token", 2)
+_TASK = _tag(feed_pb2.FeedItem, "task", 2)
+_DISTANCE = _tag(feed_pb2.FeedItem, "distance_meters", 1)
+
+
+class V1Pages:
+    """v1's GetFeedResponse, byte for byte what the generated message would serialize."""
+
+    namespace = "v1"
+
+    def card(self, task: Task) -> bytes:
+        return convert.task(task).SerializeToString()
+
+    def page(self, items: Sequence[tuple[bytes, float]], next_token: str) -> bytes:
+        body = b"".join(
+            length_delimited(_ITEMS, length_delimited(_TASK, card) + double(_DISTANCE, distance))
+            for card, distance in items
+        )
+        return body + (length_delimited(_NEXT, next_token.encode()) if next_token else b"")
 
 
 def _serialize(response: bytes | feed_pb2.GetFeedResponse) -> bytes:
@@ -39,8 +57,8 @@ def _serialize(response: bytes | feed_pb2.GetFeedResponse) -> bytes:
 
 
 def add_to_server(service: FeedService, server: aio.Server) -> None:
-    """As the generated `add_FeedServiceServicer_to_server`, except that GetFeed may answer with
-    a page already in its wire form (the cache stores pages so): sent as is, not re-encoded."""
+    """As the generated `add_FeedServiceServicer_to_server`, except that GetFeed answers with a
+    page already in its wire form, sent as is."""
     handlers = {
         "GetFeed": grpc.unary_unary_rpc_method_handler(
             service.GetFeed,
@@ -55,26 +73,39 @@ def add_to_server(service: FeedService, server: aio.Server) -> None:
 
 class FeedService:
     def __init__(self, db: Database, cache: FeedCache, settings: Settings) -> None:
-        self._db = db
-        self._cache = cache
-        self._secret = settings.secret_key.get_secret_value()
+        self.pages = FeedPages(
+            db,
+            cache,
+            settings.secret_key.get_secret_value(),
+            V1Pages(),
+            card_capacity=settings.feed_card_cache_entries,
+        )
 
     async def GetFeed(self, request: feed_pb2.GetFeedRequest, context: Context) -> bytes:
-        mode = MODES.get(request.mode)
-        if mode is None:
-            raise invalid("mode", "must be FEED_MODE_NORMAL, FEED_MODE_URGENT or FEED_MODE_NEARBY")
-        size = validation.page_size(
-            request.page_size, default=feed.DEFAULT_PAGE, maximum=feed.MAX_PAGE
-        )
-        query = feed.FeedQuery(mode=mode, page_size=size, page_token=request.page_token)
-        if mode == "NEARBY":
-            if not request.HasField("location"):
-                raise invalid("location", "is required for FEED_MODE_NEARBY")
-            latitude, longitude = point(request.location)
-            radius = request.radius_meters or feed.DEFAULT_RADIUS_M
-            if not 0 < radius <= feed.MAX_RADIUS_M:
-                raise invalid("radius_meters", f"must be between 1 and {feed.MAX_RADIUS_M}")
-            query = feed.FeedQuery(mode, size, request.page_token, latitude, longitude, radius)
-        return await feed.page(
-            self._db, self._cache, self._secret, caller.current().user_id, query, render
-        )
+        return await self.pages.page(caller.current().user_id, query_of(request))
+
+    def cache_slot(self, request: feed_pb2.GetFeedRequest) -> str | None:
+        """The request's page slot, for admission to look up in its round trip (None when the
+        request is invalid: GetFeed will say why)."""
+        try:
+            return self.pages.slot(query_of(request))
+        except HxError:
+            return None
+
+
+def query_of(request: feed_pb2.GetFeedRequest) -> feed.FeedQuery:
+    """The domain's query for a GetFeed request (HX301 naming the field when invalid)."""
+    mode = convert.FEED_MODES.to_domain(request.mode)
+    if mode is None:
+        raise invalid("mode", "must be FEED_MODE_NORMAL, FEED_MODE_URGENT or FEED_MODE_NEARBY")
+    size = validation.page_size(request.page_size, default=feed.DEFAULT_PAGE, maximum=feed.MAX_PAGE)
+    query = feed.FeedQuery(mode=mode, page_size=size, page_token=request.page_token)
+    if mode is FeedMode.NEARBY:
+        if not request.HasField("location"):
+            raise invalid("location", "is required for FEED_MODE_NEARBY")
+        latitude, longitude = validation.point(request.location)
+        radius = request.radius_meters or feed.DEFAULT_RADIUS_M
+        if not 0 < radius <= feed.MAX_RADIUS_M:
+            raise invalid("radius_meters", f"must be between 1 and {feed.MAX_RADIUS_M}")
+        query = feed.FeedQuery(mode, size, request.page_token, latitude, longitude, radius)
+    return query

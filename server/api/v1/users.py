@@ -32,9 +32,9 @@ class UserService(user_pb2_grpc.UserServiceServicer):
     ) -> user_pb2.UpdateProfileResponse:
         mode = None
         if request.HasField("default_mode"):
-            if request.default_mode not in convert.MODE_NAMES:
+            mode = convert.USER_MODES.to_domain(request.default_mode)
+            if mode is None:
                 raise invalid("default_mode", "must be USER_MODE_POSTER or USER_MODE_WORKER")
-            mode = convert.MODE_NAMES[request.default_mode]
         user = await users.update_profile(
             self._db,
             caller.current().user_id,

@@ -137,3 +137,17 @@ async def test_every_v2_rpc_is_served_with_the_access_its_contract_states(
             refused = await call(v2_channel, service, method, user.auth)
             assert refused is not None, method.full_name
             assert error_details(refused)["ErrorInfo"].reason == "HX202", method.full_name
+
+
+async def test_an_empty_request_to_any_v2_rpc_gets_a_typed_answer(
+    api: V2, v2_channel: aio.Channel
+) -> None:
+    """Signed in (as an admin where the RPC needs one), each RPC with nothing set answers OK or a
+    typed error: never INTERNAL, UNKNOWN or UNIMPLEMENTED."""
+    untyped = {S.INTERNAL, S.UNKNOWN, S.UNIMPLEMENTED}
+    for service, method in V2_METHODS:
+        who = api.admin() if policy_of(method).access is Access.ADMIN else api.poster()
+        error = await call(v2_channel, service, method, who.auth)  # a session of its own each
+        if error is not None:
+            assert error.code() not in untyped, (method.full_name, error)
+            assert error_details(error)["ErrorInfo"].reason, method.full_name

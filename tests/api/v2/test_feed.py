@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+import redis
 
 from hustle.v1 import feed_pb2 as v1_feed
 from hustle.v2 import common_pb2, feed_pb2
@@ -84,3 +85,23 @@ async def test_bad_feed_requests_list_every_field(api: V2) -> None:
     assert list(await invalid(feed(api, worker, mode=F.FEED_MODE_NEARBY))) == ["location"]
     no_session = api.feed.GetFeed(F.GetFeedRequest(mode=F.FEED_MODE_NORMAL), timeout=10)
     await fails(no_session, grpc.StatusCode.UNAUTHENTICATED, "HX401")
+
+
+async def test_a_cached_v2_page_costs_one_redis_round_trip(api: V2, redis_url: str) -> None:
+    """Admission looks the page up in its own round trip (its prefetch), for v2 as for v1."""
+    poster, worker = api.poster(), api.worker()
+    await api.post(poster)
+    for mode in (F.FEED_MODE_NORMAL, F.FEED_MODE_NEARBY):
+        first = await feed(api, worker, mode=mode, location=HERE)  # computed, stored
+        client = redis.Redis.from_url(redis_url)
+        try:
+            client.config_resetstat()
+            again = await feed(api, worker, mode=mode, location=HERE)
+            calls = {name: stat["calls"] for name, stat in client.info("commandstats").items()}
+        finally:
+            client.close()
+        assert again == first
+        # one script call (session, counters and page; the commands it runs count apart), no
+        # lookup of the servicer's own and nothing stored again
+        assert calls["cmdstat_evalsha"] == 1, calls
+        assert "cmdstat_set" not in calls, calls

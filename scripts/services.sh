@@ -213,6 +213,11 @@ pg_up() {
       --no-sync >/dev/null # a development cluster (it runs with fsync off too)
   fi
   port=$(pick_port pg 55432 "${HUSTLE_PG_PORT:-}")
+  if pg_running && ! pg_current_setup "$port"; then
+    # started by an older version of this script (another socket folder, no archiving)
+    say "restarting PostgreSQL: it runs with the settings of an older set-up"
+    pg_down
+  fi
   if ! pg_running; then
     port_busy "$port" && die "port $port (PostgreSQL) is taken by another program; set HUSTLE_PG_PORT"
     pg_write_conf "$port"
@@ -231,6 +236,14 @@ pg_up() {
 
 # After `python -m server restore` (in place) the cluster replays WAL up to its target when
 # it starts, then promotes and deletes recovery.signal: wait for that before using it.
+# Whether the running cluster has this script's settings (its socket folder says so).
+pg_current_setup() {
+  local found
+  found=$(psql "postgresql://postgres@127.0.0.1:$1/postgres" -Atqc "SHOW unix_socket_directories" 2>/dev/null) ||
+    return 0 # cannot ask: leave it alone
+  [[ "$found" == "$PG_SOCKET_DIR" ]]
+}
+
 pg_wait_recovered() {
   local i
   [[ -f "$(pg_data)/recovery.signal" ]] || return 0

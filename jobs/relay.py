@@ -14,6 +14,7 @@ the broker is wired), and the scheduler's `outbox.sweep` drains it too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Sequence
@@ -29,6 +30,9 @@ from loguru import logger
 from server import metrics
 from server.config import Settings
 from server.db import Database, Rows
+from server.outage import Backoff, cause_of
+
+LOOP = "outbox_relay"  # its label in background_loop_up / background_loop_failures_total
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,44 +144,66 @@ async def _wait_for_notify(
             return
 
 
+async def _serve(
+    settings: Settings, db: Database, broker: dramatiq.Broker, stop: asyncio.Event
+) -> None:
+    """Listen and relay until `stop`; raises when the database (or anything else) fails."""
+    backoff = Backoff()
+    async with await psycopg.AsyncConnection.connect(
+        settings.database_conninfo,
+        autocommit=True,
+        application_name="hustle-relay-listen",
+        connect_timeout=max(1, round(settings.db_connect_timeout_seconds)),
+    ) as listener:
+        await listener.execute("LISTEN outbox")
+        logger.info("outbox relay listening")
+        while not stop.is_set():
+            try:
+                sent = await drain(db, broker, settings.relay_batch_size)
+                if sent:
+                    logger.bind(sent=sent).info("outbox rows dispatched")
+                backoff.reset()
+                metrics.LOOP_UP.labels(LOOP).set(1)
+                wait = await _next_wait(db, settings.relay_sweep_seconds)
+            except BrokerUnavailable as exc:
+                metrics.RELAY_ERRORS.inc()
+                metrics.LOOP_UP.labels(LOOP).set(0)
+                metrics.LOOP_FAILURES.labels(LOOP, "redis").inc()
+                wait = backoff.next()
+                logger.bind(error=str(exc), retry_in_s=round(wait, 2)).warning(
+                    "broker unavailable; outbox rows kept"
+                )
+                await db.execute("outbox_note_error", ids=exc.outbox_ids, error=str(exc)[:500])
+            await observe_backlog(db)
+            await _wait_for_notify(listener, wait, stop)
+
+
 async def run(settings: Settings, broker: dramatiq.Broker, stop: asyncio.Event) -> None:
+    """The relay until `stop` is set. It outlives any outage: whatever fails (the database, its
+    listening connection, Redis, or a bug) is logged, counted in `background_loop_failures_total`
+    and retried with backoff; `background_loop_up{loop="outbox_relay"}` is 0 meanwhile."""
     db = Database.from_settings(settings, name="hustle-relay")
     await db.open()
-    backoff = 0.5
+    backoff = Backoff()
     try:
         while not stop.is_set():
             try:
-                async with await psycopg.AsyncConnection.connect(
-                    settings.database_conninfo,
-                    autocommit=True,
-                    application_name="hustle-relay-listen",
-                ) as listener:
-                    await listener.execute("LISTEN outbox")
-                    logger.info("outbox relay listening")
-                    while not stop.is_set():
-                        try:
-                            sent = await drain(db, broker, settings.relay_batch_size)
-                            if sent:
-                                logger.bind(sent=sent).info("outbox rows dispatched")
-                            backoff = 0.5
-                            wait = await _next_wait(db, settings.relay_sweep_seconds)
-                        except BrokerUnavailable as exc:
-                            metrics.RELAY_ERRORS.inc()
-                            logger.bind(error=str(exc), retry_in_s=backoff).warning(
-                                "broker unavailable; outbox rows kept"
-                            )
-                            await db.execute(
-                                "outbox_note_error", ids=exc.outbox_ids, error=str(exc)[:500]
-                            )
-                            wait, backoff = backoff, min(backoff * 2, 30.0)
-                        await observe_backlog(db)
-                        await _wait_for_notify(listener, wait, stop)
-            except (psycopg.OperationalError, OSError) as exc:
-                logger.bind(error=str(exc), retry_in_s=backoff).warning(
-                    "relay lost the database; reconnecting"
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+                await _serve(settings, db, broker, stop)
+            except Exception as exc:
+                cause = cause_of(exc)
+                metrics.LOOP_UP.labels(LOOP).set(0)
+                metrics.LOOP_FAILURES.labels(LOOP, cause).inc()
+                wait = backoff.next()
+                error = f"{type(exc).__name__}: {exc}"[:300]
+                log = logger.bind(error=error, retry_in_s=round(wait, 2))
+                if cause == "unexpected":
+                    log.opt(exception=exc).error("outbox relay failed; restarting it")
+                else:
+                    log.warning(f"outbox relay lost the {cause}; reconnecting")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+            else:
+                backoff.reset()
     finally:
         await db.close()
         logger.info("outbox relay stopped")

@@ -49,6 +49,10 @@ DB_POOL_IN_USE = Gauge(
     "Connections checked out of the pool.",
     multiprocess_mode="livesum",
 )
+DB_POOL_DISCARDED = Counter(
+    "db_pool_connections_discarded_total",
+    "Pooled connections found dead at checkout (after a database restart) and replaced.",
+)
 DB_POOL_WAITING = Gauge(
     "db_pool_requests_waiting",
     "Callers waiting for a pool connection.",
@@ -131,6 +135,20 @@ OUTBOX_OLDEST_SECONDS = Gauge(
 RELAY_DISPATCHED = Counter("outbox_dispatched_total", "Outbox rows sent to the broker.", ["job"])
 RELAY_ERRORS = Counter(
     "outbox_relay_errors_total", "Relay batches the broker refused (e.g. Redis down)."
+)
+
+# Long-running loops (the outbox relay, the health monitor) survive any outage of what they
+# use; these say whether each is working or waiting one out, and how often a round failed.
+LOOP_UP = Gauge(
+    "background_loop_up",
+    "1 while a long-running loop works, 0 while it waits out a failure (lowest over processes).",
+    ["loop"],
+    multiprocess_mode="livemin",
+)
+LOOP_FAILURES = Counter(
+    "background_loop_failures_total",
+    "Rounds of a long-running loop that failed, by what failed (database, redis, unexpected).",
+    ["loop", "cause"],
 )
 
 

@@ -22,9 +22,11 @@ above uses.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import re
+import select
 import time
 import types
 import typing
@@ -197,6 +199,21 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     use_str_ids(conn)
 
 
+def _suspect(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """True when an idle connection may be dead: it is marked bad, or its socket has something
+    to read (an idle, healthy connection has nothing: the server speaks when asked)."""
+    pgconn = conn.pgconn
+    if pgconn.status != psycopg.pq.ConnStatus.OK:
+        return True
+    try:
+        fd = pgconn.socket
+    except psycopg.OperationalError:
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
 def load_queries(folder: Path = SQL_DIR) -> Mapping[str, Query]:
     """Every named statement under `folder`; a duplicate or empty name is an error at start."""
     queries: dict[str, Query] = {}
@@ -304,6 +321,7 @@ class Database:
         self.pool = pool
         self.queries = queries
         self.slow_query_seconds = slow_query_seconds
+        self._checking: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, name: str = "hustle") -> Database:
@@ -332,30 +350,69 @@ class Database:
         await self.pool.open(wait=wait)
 
     async def close(self) -> None:
+        if self._checking is not None:
+            self._checking.cancel()
+            await asyncio.gather(self._checking, return_exceptions=True)
         await self.pool.close()
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         metrics.DB_POOL_WAITING.inc()
         waiting = True
+        conn: psycopg.AsyncConnection[Any] | None = None
         try:
-            async with self.pool.connection() as conn:
-                metrics.DB_POOL_WAITING.dec()
-                waiting = False
-                metrics.DB_POOL_IN_USE.inc()
-                try:
+            conn = await self._checkout()
+            metrics.DB_POOL_WAITING.dec()
+            waiting = False
+            metrics.DB_POOL_IN_USE.inc()
+            try:
+                async with conn:  # as the pool's own connection(): rollback on error
                     yield conn
-                finally:
-                    metrics.DB_POOL_IN_USE.dec()
-        except psycopg.Error as exc:
-            # Pool timeouts and lost connections surface here, outside any statement.
-            mapped = errors.from_db_error(exc)
-            if mapped is not None:
-                raise mapped from exc
+            finally:
+                metrics.DB_POOL_IN_USE.dec()
+                await self.pool.putconn(conn)
+        except Exception as exc:
+            if conn is not None and conn.pgconn.status != psycopg.pq.ConnStatus.OK:
+                self._check_idle_connections()  # it died in use: a restart cut the others too
+            if isinstance(exc, psycopg.Error):
+                # Pool timeouts and lost connections surface here, outside any statement.
+                mapped = errors.from_db_error(exc)
+                if mapped is not None:
+                    raise mapped from exc
             raise
         finally:
             if waiting:
                 metrics.DB_POOL_WAITING.dec()
+
+    async def _checkout(self) -> psycopg.AsyncConnection[Any]:
+        """A pooled connection that is not known to be dead.
+
+        After a database restart every idle connection is dead, and the pool would hand each
+        one out to fail a call. The server closes a connection by sending it an error and EOF,
+        so a dead idle connection has bytes to read where a live one has none: a zero-timeout
+        poll of its socket (no round trip) finds the suspects, an empty query settles it, and
+        a dead one is closed (the pool replaces it) while the rest of the pool is checked in
+        the background. Live connections cost one poll(2).
+        """
+        deadline = time.monotonic() + self.pool.timeout
+        while True:
+            conn = await self.pool.getconn(timeout=max(0.001, deadline - time.monotonic()))
+            if not _suspect(conn):
+                return conn
+            try:
+                await conn.execute("")
+            except psycopg.Error:
+                metrics.DB_POOL_DISCARDED.inc()
+                await conn.close()
+                await self.pool.putconn(conn)  # closed: discarded, and a new one is opened
+                self._check_idle_connections()
+                continue
+            return conn
+
+    def _check_idle_connections(self) -> None:
+        """Check (and replace) the pool's idle connections in the background, once at a time."""
+        if self._checking is None or self._checking.done():
+            self._checking = asyncio.create_task(self.pool.check(), name="db-pool-check")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Session]:

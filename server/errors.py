@@ -70,6 +70,8 @@ CATALOGUE = MappingProxyType(
 )
 
 _CONSTRAINT_CODE = re.compile(r"(?:^|_)hx(\d{3})(?:_|$)")
+# An UNAVAILABLE answer always says when to retry (clients back off by it, not at once).
+UNAVAILABLE_RETRY_SECONDS = 1.0
 
 
 class HxError(Exception):
@@ -88,6 +90,8 @@ class HxError(Exception):
         self.code = code
         self.message = message or CATALOGUE[code].message
         self.field = field
+        if retry_after_seconds is None and CATALOGUE[code].status is S.UNAVAILABLE:
+            retry_after_seconds = UNAVAILABLE_RETRY_SECONDS
         self.retry_after_seconds = retry_after_seconds
         super().__init__(f"{code}: {self.message}")
 

@@ -18,6 +18,8 @@ from loguru import logger
 from server import metrics
 
 Check = Callable[[], Awaitable[object]]
+# while a dependency fails, it is checked this often (however long HEALTH_CHECK_INTERVAL is)
+RECHECK_SECONDS = 0.5
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -78,10 +80,19 @@ class HealthMonitor:
         return self.state
 
     async def run(self) -> None:
-        """Check forever, every `interval` seconds (the first check is `check_once` at start)."""
+        """Check forever, every `interval` seconds (the first check is `check_once` at start),
+        and every RECHECK_SECONDS while something fails, so that recovery shows at once."""
         while not self.state.draining:
-            await asyncio.sleep(self._interval)
-            await self.check_once()
+            failing = bool(self.state.failing)
+            await asyncio.sleep(min(self._interval, RECHECK_SECONDS) if failing else self._interval)
+            try:
+                await self.check_once()
+            except Exception as exc:  # never let the monitor die: health would freeze
+                metrics.LOOP_UP.labels("health_monitor").set(0)
+                metrics.LOOP_FAILURES.labels("health_monitor", "unexpected").inc()
+                logger.opt(exception=exc).error("health check failed; checking again")
+            else:
+                metrics.LOOP_UP.labels("health_monitor").set(1)
 
     async def drain(self) -> None:
         self.state.draining = True

@@ -53,6 +53,7 @@ from server.config import Settings
 from server.db import Database
 from server.health import HealthMonitor
 from server.interceptors.admission import AdmissionInterceptor
+from server.interceptors.decoding import DecodingInterceptor
 from server.interceptors.errors import ErrorMappingInterceptor
 from server.interceptors.idempotency import IdempotencyInterceptor, response_types
 from server.interceptors.metrics import MetricsInterceptor
@@ -143,6 +144,7 @@ class HustleServer:
             RequestContextInterceptor(),
             MetricsInterceptor(),
             ErrorMappingInterceptor(),
+            DecodingInterceptor(),
         ]
         if sentry_sdk.get_client().is_active():
             chain.append(SentryInterceptor())

@@ -37,6 +37,11 @@ RPC_LATENCY = Histogram(
     ["grpc_service", "grpc_method"],
     buckets=_LATENCY,
 )
+RPC_UNDECODABLE = Counter(
+    "grpc_server_undecodable_requests_total",
+    "Calls refused because their bytes were not the method's request message (HX301).",
+    ["grpc_service", "grpc_method"],
+)
 
 DB_QUERY_SECONDS = Histogram(
     "db_query_duration_seconds", "Time of each named SQL statement.", ["query"], buckets=_LATENCY

@@ -13,6 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 import grpc
 import psycopg
@@ -128,9 +129,25 @@ def to_rpc_status(error: HxError) -> grpc.Status:
         message.Pack(detail)
         packed.append(message)
     code_value = getattr(code_pb2, error.status.name)
-    return rpc_status.to_status(
+    status = rpc_status.to_status(
         status_pb2.Status(code=code_value, message=error.message, details=packed)
     )
+    if error.status is S.UNAVAILABLE and error.retry_after_seconds is not None:
+        # gRPC's own retry policy (gRFC A6) waits this long before its next attempt.
+        pushback = ("grpc-retry-pushback-ms", str(round(error.retry_after_seconds * 1000)))
+        return _Status(status.code, status.details, (*status.trailing_metadata, pushback))
+    return status
+
+
+class _Status(grpc.Status):
+    """A gRPC status with the trailing metadata we choose (grpc.Status is abstract)."""
+
+    def __init__(
+        self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[Any, ...]
+    ) -> None:
+        self.code = code
+        self.details = details
+        self.trailing_metadata = trailing_metadata
 
 
 def from_db_error(exc: BaseException) -> HxError | None:

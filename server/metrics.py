@@ -37,6 +37,10 @@ RPC_LATENCY = Histogram(
     ["grpc_service", "grpc_method"],
     buckets=_LATENCY,
 )
+RPC_REFUSED_DRAINING = Counter(
+    "grpc_server_refused_draining_total",
+    "Calls answered UNAVAILABLE (with a retry delay) because the server was shutting down.",
+)
 RPC_UNDECODABLE = Counter(
     "grpc_server_undecodable_requests_total",
     "Calls refused because their bytes were not the method's request message (HX301).",

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 import redis.exceptions
-from loguru import logger
 
 from server import metrics
+from server.outage import Outage
 
 _LOOKUP = """
 local entry = redis.call('GET', 'feeduser:' .. ARGV[1])
@@ -65,6 +65,7 @@ class Lookup:
 class FeedCache:
     def __init__(self, client: aioredis.Redis) -> None:
         self._redis = client
+        self._outage = Outage("feed cache", "pages come from the database")
         self._lookup = client.register_script(_LOOKUP)
         self._remember = client.register_script(_REMEMBER)
 
@@ -78,8 +79,9 @@ class FeedCache:
         try:
             found = await self._lookup(keys=[], args=[user_id, query, int(time.time())])
         except redis.exceptions.RedisError as exc:
-            logger.bind(error=str(exc)).warning("feed cache unavailable")
+            self._outage.failed(exc)
             return Lookup(None, None, 0)
+        self._outage.recovered()
         if not found[0]:
             return Lookup(None, None, 0)
         key, _, valid_until = found[0].decode().rpartition("|")
@@ -117,4 +119,4 @@ class FeedCache:
         try:
             await operation  # type: ignore[misc]
         except redis.exceptions.RedisError as exc:
-            logger.bind(error=str(exc)).warning("feed cache unavailable; pages expire by their TTL")
+            self._outage.failed(exc)

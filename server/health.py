@@ -2,6 +2,10 @@
 
 The result drives the standard `grpc.health.v1.Health` service (SERVING / NOT_SERVING for the
 server and each of its services) and the HTTP `/health` endpoint, which names what is failing.
+A *critical* dependency failing (the database) makes the server NOT_SERVING (/health 503); any
+other (Redis: sessions, rate limits and the feed fall back to the database and per-process
+budgets) makes it *degraded*: still SERVING, /health 200 with `"status": "degraded"` naming it,
+so that a load balancer does not turn a tolerated outage into a full one.
 Draining (SIGTERM) turns everything NOT_SERVING for good.
 """
 
@@ -27,12 +31,19 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 @dataclass
 class HealthState:
     failing: dict[str, str] = field(default_factory=dict)  # dependency -> why
+    critical: frozenset[str] = frozenset({"database"})  # without these nothing is served
     checked: bool = False
     draining: bool = False
 
     @property
-    def healthy(self) -> bool:
-        return self.checked and not self.failing and not self.draining
+    def serving(self) -> bool:
+        """Calls are served (perhaps degraded): checked, not draining, nothing critical down."""
+        return self.checked and not self.draining and not (self.critical & self.failing.keys())
+
+    @property
+    def degraded(self) -> dict[str, str]:
+        """The failing dependencies the server serves without."""
+        return {name: why for name, why in self.failing.items() if name not in self.critical}
 
 
 class HealthMonitor:
@@ -43,9 +54,10 @@ class HealthMonitor:
         *,
         interval: float,
         timeout: float = 3.0,
+        critical: frozenset[str] = frozenset({"database"}),
     ) -> None:
         self.servicer = health_aio.HealthServicer()
-        self.state = HealthState()
+        self.state = HealthState(critical=critical)
         self._checks = checks
         self._services = ["", *service_names]
         self._interval = interval
@@ -74,7 +86,7 @@ class HealthMonitor:
             metrics.DEPENDENCY_UP.labels(name).set(0 if name in failing else 1)
         self.state.failing = failing
         self.state.checked = True
-        status = SERVING if self.state.healthy else NOT_SERVING
+        status = SERVING if self.state.serving else NOT_SERVING
         for service in self._services:
             await self.servicer.set(service, status)
         return self.state

@@ -27,6 +27,7 @@ from loguru import logger
 from server import metrics, observability
 from server.app import API_VERSIONS
 from server.config import Settings, load_settings
+from server.lifecycle import die_with_parent
 
 READY_TIMEOUT_SECONDS = 90.0
 
@@ -46,6 +47,7 @@ SERVE = "server.app:serve"
 
 
 def _child(index: int, reuse_port: bool, ready: Connection, target: str) -> None:
+    die_with_parent()  # the supervisor killed outright: stop serving, do not hold the port
     settings = load_settings()
     module, _, name = target.partition(":")
     serve: ServeFunction = getattr(importlib.import_module(module), name)

@@ -159,7 +159,8 @@ class HustleServer:
                 self.policies,
                 self.sessions,
                 self.rate_limiter,
-                trust_proxy_headers=self.settings.trust_proxy_headers,
+                client_ip_header=self.settings.client_ip_header,
+                trusted_proxy_hops=self.settings.trusted_proxy_hops,
             )
         )
         chain.append(

@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     job_max_backoff_ms: Annotated[int, Field(ge=1)] = 300_000
     relay_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 200
     relay_sweep_seconds: Annotated[float, Field(gt=0)] = 5.0
+    # a row sent this long ago and not done is checked: if Redis lost its message, sent again
+    outbox_resend_after_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # a worker silent this long is dead, and its unfinished messages go back to their queue
+    # (Dramatiq's heartbeat); each broker call checks for dead workers with this probability
+    job_heartbeat_timeout_seconds: Annotated[float, Field(ge=1)] = 15.0
+    job_maintenance_chance: Annotated[float, Field(gt=0, le=1)] = 0.1
 
     # outbound messages: SendGrid and Twilio when their keys are set; otherwise their SDKs
     # talk to the local capturing endpoint at CAPTURE_URL (dev and tests)

@@ -141,6 +141,16 @@ OUTBOX_OLDEST_SECONDS = Gauge(
     "Age of the oldest undispatched outbox row.",
     multiprocess_mode="livemax",
 )
+OUTBOX_UNFINISHED = Gauge(
+    "outbox_unfinished",
+    "Outbox rows sent to the broker whose job is not done yet (in flight, or waiting to retry).",
+    multiprocess_mode="livemax",
+)
+OUTBOX_RESENT = Counter(
+    "outbox_resent_total",
+    "Outbox rows sent again because Redis had lost their messages (a flush, a restart).",
+    ["job"],
+)
 RELAY_DISPATCHED = Counter("outbox_dispatched_total", "Outbox rows sent to the broker.", ["job"])
 RELAY_ERRORS = Counter(
     "outbox_relay_errors_total", "Relay batches the broker refused (e.g. Redis down)."

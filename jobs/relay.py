@@ -33,6 +33,9 @@ from server.db import Database, Rows
 from server.outage import Backoff, cause_of
 
 LOOP = "outbox_relay"  # its label in background_loop_up / background_loop_failures_total
+# the longest wait between two tries while the database or Redis is down (each try is cheap;
+# the wait is how late the backlog starts moving once they are back)
+RETRY_CEILING_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +230,7 @@ async def _serve(
     settings: Settings, db: Database, broker: dramatiq.Broker, stop: asyncio.Event
 ) -> None:
     """Listen and relay until `stop`; raises when the database (or anything else) fails."""
-    backoff = Backoff()
+    backoff = Backoff(ceiling=RETRY_CEILING_SECONDS)
     live = live_seconds(settings)
     next_resend = 0.0
     async with await psycopg.AsyncConnection.connect(
@@ -278,7 +281,7 @@ async def run(settings: Settings, broker: dramatiq.Broker, stop: asyncio.Event) 
     and retried with backoff; `background_loop_up{loop="outbox_relay"}` is 0 meanwhile."""
     db = Database.from_settings(settings, name="hustle-relay")
     await db.open()
-    backoff = Backoff()
+    backoff = Backoff(ceiling=RETRY_CEILING_SECONDS)
     try:
         while not stop.is_set():
             try:

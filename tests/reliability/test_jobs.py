@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,9 +9,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from server.config import load_settings
 from server.db import Database
-from tests.helpers import PrivatePostgres, PrivateRedis, eventually
+from tests.helpers import PrivateRedis, eventually
 from tests.jobs_harness import Capture, Worker, job_env, send, start_worker
 from tests.processes import ROOT
 
@@ -136,49 +134,3 @@ async def test_always_failing_job_is_dead_lettered_visible_and_redriven(
     )
     assert email["to"] == ["max@example.com"]
     assert "no dead-lettered jobs" in dead_letters(env)
-
-
-@pytest.fixture
-def worker_on_private_postgres(
-    private_database_url: str, redis_url: str, capture: Capture
-) -> Iterator[Worker]:
-    yield from start_worker(job_env(private_database_url, redis_url, capture.url))
-
-
-async def test_the_relay_outlives_a_database_restart(
-    private_postgres: PrivatePostgres,
-    private_database_url: str,
-    redis_url: str,
-    capture: Capture,
-    worker_on_private_postgres: Worker,
-) -> None:
-    """Issue 19, item 1: a PostgreSQL restart used to end the relay for good (the lost connection
-    reached it as HX902, which it did not catch), leaving later emails undispatched."""
-    worker = worker_on_private_postgres
-
-    def listening() -> int:
-        return sum(e["msg"] == "outbox relay listening" for e in worker.logged())
-
-    await eventually(listening, lambda n: n == 1, timeout=30, what=lambda: worker.process.output)
-    await asyncio.to_thread(private_postgres.restart)
-    await eventually(listening, lambda n: n == 2, timeout=30,
-                     what=lambda: f"the relay to reconnect\n{worker.process.output}")  # fmt: skip
-    db = Database.from_settings(
-        load_settings(database_url=private_database_url, redis_url=redis_url, db_pool_min_size=1)
-    )
-    await db.open(wait=True)
-    try:
-        await send(db, "email.send", {"template": "verify_email", "to": "ola@example.com",
-                                      "params": {"name": "Ola"}}, {"link": "https://app/v"})  # fmt: skip
-    finally:
-        await db.close()
-    [email] = await eventually(
-        capture.emails, lambda e: len(e) == 1, timeout=30,
-        what=lambda: f"the email sent after the restart\n{worker.process.output}",
-    )  # fmt: skip
-    assert email["to"] == ["ola@example.com"]
-    text = await eventually(
-        worker.metrics, lambda m: 'background_loop_up{loop="outbox_relay"} 1.0' in m
-    )
-    assert metric(text, 'background_loop_failures_total{cause="database",loop="outbox_relay"}') >= 1
-    assert "outbox relay stopped" not in worker.process.output

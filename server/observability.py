@@ -19,6 +19,7 @@ import sentry_sdk
 from loguru import logger
 
 from server import request_context
+from server.outage import OncePerMinute
 
 if TYPE_CHECKING:
     from loguru import Message, Record
@@ -111,6 +112,11 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(handlers=[_ToLoguru()], level=logging.INFO, force=True)
     # Twilio's SDK logs every request and response at INFO: noise, and numbers we redact.
     logging.getLogger("twilio.http").setLevel(logging.WARNING)
+    # psycopg_pool warns on each failed reconnection attempt: once a minute is enough.
+    pool_log = logging.getLogger("psycopg.pool")
+    for old in [f for f in pool_log.filters if isinstance(f, OncePerMinute)]:
+        pool_log.removeFilter(old)
+    pool_log.addFilter(OncePerMinute("error connecting in"))
 
 
 def redact_email(address: str) -> str:

@@ -82,6 +82,8 @@ async def test_health_says_so_as_soon_as_the_database_is_back(
         await asyncio.to_thread(private_postgres.stop)
         _, body = await eventually(health, lambda h: h[0] == 503, timeout=15)
         assert list(body["failing"]) == ["database"]  # type: ignore[call-overload]
+        await asyncio.sleep(6)  # long enough for the pool's reconnection attempts to back off
         await asyncio.to_thread(private_postgres.start)
-        # HEALTH_CHECK_INTERVAL is 4 s here: a failing dependency is checked far more often.
+        # HEALTH_CHECK_INTERVAL is 4 s here: a failing dependency is checked far more often,
+        # and the pool tries to reconnect at least once a second.
         await eventually(health, lambda h: h[0] == 200, timeout=2.5, what="/health 200 again")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio
@@ -46,6 +47,19 @@ class HealthState:
         return {name: why for name, why in self.failing.items() if name not in self.critical}
 
 
+class _HealthServicer(health_aio.HealthServicer):
+    """grpcio's asyncio health servicer, plus the protocol's List (which it leaves to the
+    generated base: a sync NotImplementedError, answered INTERNAL)."""
+
+    async def List(self, request: Any, context: Any) -> Any:
+        statuses = {
+            name: health_pb2.HealthCheckResponse(status=status)
+            for name, status in self._server_status.items()  # type: ignore[attr-defined]
+        }
+        # (the type stubs predate List)
+        return health_pb2.HealthListResponse(statuses=statuses)  # type: ignore[attr-defined]
+
+
 class HealthMonitor:
     def __init__(
         self,
@@ -56,7 +70,7 @@ class HealthMonitor:
         timeout: float = 3.0,
         critical: frozenset[str] = frozenset({"database"}),
     ) -> None:
-        self.servicer = health_aio.HealthServicer()
+        self.servicer = _HealthServicer()
         self.state = HealthState(critical=critical)
         self._checks = checks
         self._services = ["", *service_names]

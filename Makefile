@@ -10,17 +10,21 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
+# The released contract (hustle.v1 and hustle.v2) that `buf breaking` guards; see
+# docs/VERSIONING.md, "Accepting a breaking change".
+BASELINE := protos/released.binpb
 # Load the private services' variables (written by scripts/services.sh) into a recipe's shell.
 WITH_SERVICES := scripts/services.sh up && . .dev/env && export PATH="$(BIN):$$PATH" &&
 
-.PHONY: help run test bench lint lint-protos lint-python typecheck fmt protos venv services stop status migrate worker constraints clean
+.PHONY: help run test bench lint lint-protos breaking baseline lint-python lint-ops typecheck fmt protos dashboards promtool venv services stop status migrate worker constraints clean
 
 help:
 	@echo "make run     bring everything up (services, migrations, server, worker) and serve"
 	@echo "make test    run the whole test suite on real services"
 	@echo "make bench   load-test with ghz on a seeded database (BENCH_TASKS=1000000 for the large run)"
-	@echo "make lint    buf lint + format check, ruff lint + format check, mypy"
-	@echo "make protos  regenerate hustle/ from protos/"
+	@echo "make lint    buf lint + format + breaking, ruff lint + format check, mypy, promtool"
+	@echo "make protos  regenerate hustle/ and the API reference (docs/api/) from protos/"
+	@echo "make baseline  record protos/ as the released contract (ACCEPT_BREAKING=1 for a break)"
 	@echo "make stop    stop the private services that make run / make test started"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -30,7 +34,7 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 $(BUF): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	scripts/node.sh
 	@touch $@
 
 services: venv
@@ -53,7 +57,7 @@ run: venv
 worker: venv
 	$(WITH_SERVICES) exec python -m server worker
 
-test: venv
+test: venv $(BUF) promtool
 	$(WITH_SERVICES) pytest
 
 # Load tests (README "Benchmarks"): seeds hustle_bench_<n> once, writes bench/results/<date>.md.
@@ -61,15 +65,37 @@ BENCH_TASKS ?= 100000
 bench: venv
 	$(WITH_SERVICES) python -m bench --tasks "$(BENCH_TASKS)" $(BENCH_ARGS)
 
-lint: lint-protos lint-python typecheck
+lint: lint-protos lint-python typecheck lint-ops
 
-lint-protos: $(BUF)
+lint-protos: $(BUF) breaking
 	$(BUF) lint
 	$(BUF) format --diff --exit-code
+
+# Fails (exit 100) when protos/ breaks the released contract, on every branch (main included).
+breaking: $(BUF)
+	$(BUF) breaking --against $(BASELINE)
+
+# Record protos/ as the released contract. A breaking change is refused unless ACCEPT_BREAKING=1
+# (a reviewed decision: docs/VERSIONING.md); comments are left out, so only the contract counts.
+baseline: $(BUF)
+	@if [[ "$${ACCEPT_BREAKING:-}" != 1 ]] && ! $(BUF) breaking --against $(BASELINE); then \
+	  echo "baseline: the change above breaks the released contract; see docs/VERSIONING.md" >&2; \
+	  exit 1; \
+	fi
+	$(BUF) build --exclude-source-info -o $(BASELINE)
 
 lint-python: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Prometheus rules and their unit tests (ops/prometheus/), offline, with Debian's promtool.
+lint-ops: promtool
+	scripts/promtool.sh check config ops/prometheus/prometheus.yml
+	scripts/promtool.sh check rules ops/prometheus/rules/*.yml
+	scripts/promtool.sh test rules ops/prometheus/tests/*.test.yml
+
+promtool:
+	@scripts/promtool.sh --path >/dev/null
 
 typecheck: venv
 	$(BIN)/mypy
@@ -79,8 +105,12 @@ fmt: venv $(BUF)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-protos: venv
+protos: venv $(BUF)
 	$(BIN)/python scripts/gen_protos.py
+	$(BIN)/python scripts/gen_reference.py
+
+dashboards: venv
+	$(BIN)/python scripts/gen_dashboards.py
 
 # Re-pin constraints.txt after changing dependencies in pyproject.toml.
 constraints:

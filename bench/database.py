@@ -97,6 +97,7 @@ def prepare(base_url: str, tasks: int, env: dict[str, str], root: Path) -> str:
         )
     logger.info(f"{copy}: copied from {name} in {time.monotonic() - started:.1f} s")
     copied = _with_database(base_url, copy)
+    _forget_unknown_migrations(copied, root)
     subprocess.run(
         [sys.executable, "-m", "server", "migrate"],
         cwd=root,
@@ -104,3 +105,18 @@ def prepare(base_url: str, tasks: int, env: dict[str, str], root: Path) -> str:
         check=True,
     )
     return copied
+
+
+def _forget_unknown_migrations(url: str, root: Path) -> None:
+    """Roll back, in the copy, the migrations the measured checkout does not have (the seed
+    was migrated by newer code): the copy then has exactly that checkout's schema."""
+    known = {p.name.removesuffix(".sql") for p in (root / "migrations").glob("*.sql")
+             if not p.name.endswith(".rollback.sql")}  # fmt: skip
+    with psycopg.connect(url, autocommit=True) as conn:
+        applied = {row[0] for row in conn.execute("SELECT migration_id FROM _yoyo_migration")}
+    extra = sorted(applied - known)
+    if extra:
+        if extra != sorted(applied)[-len(extra) :]:
+            raise RuntimeError(f"{url}: unknown migrations {extra} are not the newest")
+        logger.info(f"rolling back {extra}: the measured code does not have them")
+        migrate.rollback(url, count=len(extra))

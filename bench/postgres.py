@@ -52,6 +52,8 @@ class Cluster:
         return cls(int(first))
 
     def cpu_seconds(self) -> float:
+        """Live processes' time, plus what the postmaster collected from the backends that
+        ended (a connection closed mid-run would otherwise take its time with it)."""
         total = 0
         for pid in _children(self.postmaster):
             try:
@@ -59,6 +61,8 @@ class Cluster:
             except OSError:
                 continue
             total += int(fields[11]) + int(fields[12])
+            if pid == self.postmaster:
+                total += int(fields[13]) + int(fields[14])  # cutime, cstime: reaped children
         return total / CLOCK_TICKS
 
 

@@ -244,15 +244,21 @@ def _run_size(session: Session, tasks: int, url: str, base_env: Mapping[str, str
 
 
 def _warm_sessions(session: Session, host: str, made: fixtures.Fixtures) -> None:
-    """Each caller once through an authenticated call, as a returning user's session is cached."""
-    for role, count in (
-        ("reader", made.readers),
-        ("nearby", made.nearby),
-        ("nearbywarm", made.nearby_warm),
-        ("nearbylight", made.nearby_light),
-        ("accept", made.accept),
-        ("acceptwarm", made.accept_warm),
+    """Each caller once through an authenticated call, as a returning user's session is cached
+    (the callers of the scenarios that run)."""
+    plan = session.plan
+    feeds = ("feed_normal_cold", "feed_normal", "feed_normal_half", "feed_sustained", "get_task")
+    nearby = ("feed_nearby", "feed_nearby_light")
+    for role, count, used_by in (
+        ("reader", made.readers, feeds),
+        ("nearby", made.nearby, ("feed_nearby",)),
+        ("nearbywarm", made.nearby_warm, nearby),
+        ("nearbylight", made.nearby_light, ("feed_nearby_light",)),
+        ("accept", made.accept, ("accept_task",)),
+        ("acceptwarm", made.accept_warm, ("accept_task",)),
     ):
+        if not any(plan.wants(scenario) for scenario in used_by):
+            continue
         result = session.call(
             "feed_normal",  # its inline data gives way to --data (a data file would not)
             host,

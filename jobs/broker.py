@@ -24,7 +24,7 @@ from jobs.delivery import OutboxDelivery
 from jobs.observability import JobObservability
 from jobs.relay import live_seconds
 from jobs.runtime import WorkerResources
-from server import observability
+from server import logs, observability
 from server.config import Settings, load_settings
 
 
@@ -58,7 +58,7 @@ def build_broker(settings: Settings) -> RedisBroker:
 
 
 settings = load_settings()
-observability.configure_logging(settings)
+logs.configure_logging(settings)
 observability.configure_sentry(settings)
 broker = build_broker(settings)
 dramatiq.set_broker(broker)

@@ -64,32 +64,14 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def _serve_worker_metrics(settings: Settings) -> None:
     """/metrics of every worker process, the relay, and the dead-letter queues' sizes."""
-    from collections.abc import Iterator
-
     from prometheus_client import CollectorRegistry, multiprocess, start_http_server
-    from prometheus_client.core import GaugeMetricFamily
-    from prometheus_client.registry import Collector
 
     from jobs import dead_letters
     from jobs.registry import broker
 
-    class DeadLetterCollector(Collector):
-        def collect(self) -> Iterator[GaugeMetricFamily]:
-            family = GaugeMetricFamily(
-                "jobs_dead_letter_queue_size",
-                "Dead-lettered messages kept, by queue.",
-                labels=["queue"],
-            )
-            try:
-                for queue, size in dead_letters.sizes(broker).items():
-                    family.add_metric([queue], size)
-            except Exception:  # noqa: S110 - Redis down: the gauge is absent, not wrong
-                pass
-            yield family
-
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    registry.register(DeadLetterCollector())
+    registry.register(dead_letters.DeadLetterCollector(broker))
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, registry=registry)
 

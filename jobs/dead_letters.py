@@ -6,12 +6,15 @@ time of death) and a hash `<ns>:<queue>.XQ.msgs` (message id → encoded message
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +85,29 @@ def redrive(
 
 def sizes(broker: RedisBroker) -> dict[str, int]:
     return {name: int(broker.client.zcard(_key(broker, name))) for name in _queues(broker, None)}
+
+
+class DeadLetterCollector(Collector):
+    """`jobs_dead_letter_queue_size{queue}`, read from Redis at each scrape of the worker."""
+
+    NAME = "jobs_dead_letter_queue_size"
+
+    def __init__(self, broker: RedisBroker) -> None:
+        self._broker = broker
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            self.NAME, "Dead-lettered messages kept, by queue.", labels=["queue"]
+        )
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield self._family()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = self._family()
+        try:
+            for queue, size in sizes(self._broker).items():
+                family.add_metric([queue], size)
+        except Exception:  # noqa: S110 - Redis down: the gauge is absent, not wrong
+            pass
+        yield family

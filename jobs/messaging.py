@@ -20,7 +20,7 @@ from jobs.once import once
 from jobs.providers import PermanentFailure
 from jobs.templates import UnknownTemplate, render_email, render_sms
 from server.db import Session
-from server.observability import redact_email, redact_phone
+from server.logs import redact_email, redact_phone
 
 _NOT_RETRIED = (PermanentFailure, UnknownTemplate, KeyError)
 

@@ -73,6 +73,19 @@ def _parser() -> argparse.ArgumentParser:
     capture.add_argument("--port", type=int, help="default: the port of CAPTURE_URL")
     captured = command("captured", "server.commands.captured", "list what the stand-in captured")
     captured.add_argument("--kind", choices=["email", "sms"])
+
+    mem = command("memory", "server.commands.memory", "tracemalloc in every server process")
+    mem.add_argument("--url", help="the server's HTTP port (default: http://127.0.0.1:HTTP_PORT)")
+    mem.add_argument("--seconds", type=float, default=60.0, help="how long to trace (default 60)")
+    mem.add_argument("--top", type=int, default=15, help="lines to print per process")
+    mem.add_argument("--frames", type=int, default=1, help="frames kept per allocation")
+    mem.add_argument("--group-by", choices=["lineno", "filename", "traceback"], default="lineno")
+    mem.add_argument("--keep", action="store_true", help="leave tracemalloc on afterwards")
+    mem.add_argument("--token", help="default: ADMIN_HTTP_TOKEN")
+
+    hot = command("reload", "server.commands.reload", "run a command, restarting it on changes")
+    hot.add_argument("--migrate", action="store_true", help="apply changed migrations first")
+    hot.add_argument("target", nargs=argparse.REMAINDER, help="serve | worker | scheduler ...")
     return parser
 
 

@@ -39,7 +39,7 @@ from hustle.v1 import (
     verification_pb2,
     verification_pb2_grpc,
 )
-from server import http, observability, reflection
+from server import http, logs, memory, observability, reflection
 from server.api.v1 import feed as feed_api
 from server.api.v1.auth import AuthService
 from server.api.v1.disputes import DisputeService
@@ -55,6 +55,7 @@ from server.db import Database
 from server.health import HealthMonitor
 from server.interceptors.admission import AdmissionInterceptor
 from server.interceptors.decoding import DecodingInterceptor
+from server.interceptors.deprecation import DeprecationInterceptor
 from server.interceptors.drain import DrainGate, DrainInterceptor
 from server.interceptors.errors import ErrorMappingInterceptor
 from server.interceptors.idempotency import IdempotencyInterceptor, response_types
@@ -131,7 +132,7 @@ class HustleServer:
         self.rate_limiter = RateLimiter(resources.redis, limits_from(settings))
         self.policies = policies(SERVICE_DESCRIPTORS)
         self.gate = DrainGate()
-        self.feed_service: FeedService | None = None  # made by start()
+        self.feed_service = FeedService(resources.db, self.feed_cache, settings)
         self._grpc: aio.Server | None = None
         self._http: web.AppRunner | None = None
         self._health_task: asyncio.Task[None] | None = None
@@ -146,6 +147,7 @@ class HustleServer:
 
     def _interceptors(self) -> list[aio.ServerInterceptor]:
         chain: list[aio.ServerInterceptor] = [
+            *DeprecationInterceptor.configured(self.settings),  # adds to the headers sent next
             RequestContextInterceptor(),
             MetricsInterceptor(),
             ErrorMappingInterceptor(),
@@ -161,6 +163,8 @@ class HustleServer:
                 self.rate_limiter,
                 client_ip_header=self.settings.client_ip_header,
                 trusted_proxy_hops=self.settings.trusted_proxy_hops,
+                # a cached feed page: looked up in admission's own round trip
+                prefetch={"/hustle.v1.FeedService/GetFeed": self.feed_service.cache_slot},
             )
         )
         chain.append(
@@ -179,7 +183,7 @@ class HustleServer:
         system_pb2_grpc.add_SystemServiceServicer_to_server(
             SystemService(
                 self.resources.db,
-                version=observability.version(),
+                version=logs.version(),
                 api_versions=API_VERSIONS,
                 build_commit=settings.build_commit,
                 started_at=self.started_at,
@@ -194,7 +198,6 @@ class HustleServer:
         task_pb2_grpc.add_TaskServiceServicer_to_server(
             TaskService(db, self.feed_cache, settings), server
         )
-        self.feed_service = FeedService(db, self.feed_cache, settings)
         feed_api.add_to_server(self.feed_service, server)
         dispute_pb2_grpc.add_DisputeServiceServicer_to_server(DisputeService(db, settings), server)
         upload_pb2_grpc.add_UploadServiceServicer_to_server(
@@ -212,8 +215,13 @@ class HustleServer:
 
         await self.health.check_once()
         self._health_task = asyncio.create_task(self.health.run(), name="health-monitor")
+        admin_token = settings.admin_http_token
         self._http = await http.start(
-            self.health.state, settings.grpc_host, settings.http_port, reuse_port=self._reuse_port
+            self.health.state,
+            settings.grpc_host,
+            settings.http_port,
+            reuse_port=self._reuse_port,
+            admin_token=admin_token.get_secret_value() if admin_token else None,
         )
         self.http_port = http.bound_port(self._http)
         await server.start()
@@ -248,7 +256,8 @@ async def serve(
     settings: Settings, *, reuse_port: bool, on_ready: Callable[[int, int], None] | None = None
 ) -> None:
     """Run one server process until SIGTERM or SIGINT, then drain and return."""
-    observability.configure_logging(settings)
+    memory.keep_large_allocations_out_of_the_heap()  # before the first password is hashed
+    logs.configure_logging(settings)
     observability.configure_sentry(settings)  # before the gRPC server exists
     resources = await Resources.open(settings)
     server = HustleServer(settings, resources, reuse_port=reuse_port)

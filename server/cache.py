@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -29,15 +30,21 @@ import redis.exceptions
 from server import metrics
 from server.outage import Outage
 
-_LOOKUP = """
-local entry = redis.call('GET', 'feeduser:' .. ARGV[1])
-if not entry then return {false, false} end
-local version, state, valid_until = string.match(entry, '^([^|]*)|([^|]*)|([^|]*)$')
-if tonumber(valid_until) <= tonumber(ARGV[3]) then return {false, false} end
-local gen = redis.call('GET', 'feedgen:' .. state) or '0'
-local key = 'feed:' .. state .. ':' .. gen .. ':' .. ARGV[1] .. ':' .. version .. ':' .. ARGV[2]
-return {key .. '|' .. valid_until, redis.call('GET', key)}
+# The page of `query` for `user`, as {key|valid_until, page} (false where unknown). A Lua
+# function, so that the admission script can look a feed page up in its own round trip too
+# (server/ratelimit.py, FEED_LOOKUP).
+FEED_LOOKUP = """
+local function feed_lookup(user, query, now)
+  local entry = redis.call('GET', 'feeduser:' .. user)
+  if not entry then return {false, false} end
+  local version, state, valid_until = string.match(entry, '^([^|]*)|([^|]*)|([^|]*)$')
+  if tonumber(valid_until) <= tonumber(now) then return {false, false} end
+  local gen = redis.call('GET', 'feedgen:' .. state) or '0'
+  local key = 'feed:' .. state .. ':' .. gen .. ':' .. user .. ':' .. version .. ':' .. query
+  return {key .. '|' .. valid_until, redis.call('GET', key)}
+end
 """
+_LOOKUP = FEED_LOOKUP + "return feed_lookup(ARGV[1], ARGV[2], ARGV[3])"
 
 # Store a user's profile entry unless a newer version is there already.
 _REMEMBER = """
@@ -61,6 +68,27 @@ class Lookup:
     page: bytes | None
     valid_until: float
 
+    @classmethod
+    def of(cls, found: list[object]) -> Lookup:
+        """The answer of FEED_LOOKUP."""
+        located, page = found[0], found[1]
+        if not isinstance(located, bytes):
+            return cls(None, None, 0)
+        key, _, valid_until = located.decode().rpartition("|")
+        return cls(key, page if isinstance(page, bytes) else None, float(valid_until))
+
+
+# A page looked up during admission, in the same round trip (server/interceptors/admission.py):
+# (user, query slot, what the lookup found), for this call only.
+_prefetched: ContextVar[tuple[str, str, Lookup] | None] = ContextVar(
+    "hustle_feed_prefetch", default=None
+)
+
+
+def keep_prefetched(user_id: str, slot: str, found: list[object] | None) -> None:
+    """Keep (or clear, with None) the lookup admission made for this call."""
+    _prefetched.set((user_id, slot, Lookup.of(found)) if found is not None else None)
+
 
 class FeedCache:
     def __init__(self, client: aioredis.Redis) -> None:
@@ -75,17 +103,21 @@ class FeedCache:
             "\x1f".join(map(str, parts)).encode(), usedforsecurity=False
         ).hexdigest()[:20]
 
-    async def lookup(self, user_id: str, query: str) -> Lookup:
+    async def lookup(self, user_id: str, query: str, *, prefetched: bool = False) -> Lookup:
+        """Where the page of `query` for the user lives and, when cached, the page. With
+        `prefetched`, the lookup admission made for this very call answers when it is for this
+        user and query (no round trip of its own)."""
+        if prefetched:
+            early = _prefetched.get()
+            if early is not None and early[0] == user_id and early[1] == query:
+                return early[2]
         try:
             found = await self._lookup(keys=[], args=[user_id, query, int(time.time())])
         except redis.exceptions.RedisError as exc:
             self._outage.failed(exc)
             return Lookup(None, None, 0)
         self._outage.recovered()
-        if not found[0]:
-            return Lookup(None, None, 0)
-        key, _, valid_until = found[0].decode().rpartition("|")
-        return Lookup(key, found[1], float(valid_until))
+        return Lookup.of(found)
 
     async def remember_user(
         self, user_id: str, version: int, state: str, valid_until: float | None

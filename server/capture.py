@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
-from server.observability import redact_email, redact_phone
+from server.logs import redact_email, redact_phone
 
 
 @dataclass

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import (
+    AwareDatetime,
     Field,
+    HttpUrl,
     PostgresDsn,
     RedisDsn,
     SecretStr,
@@ -133,6 +135,12 @@ class Settings(BaseSettings):
     # where links in emails point (the app or web front end)
     public_url: str = "http://localhost:3000"
 
+    # API versions (docs/VERSIONING.md): once set, every hustle.v1 response carries the dates as
+    # `deprecation` (RFC 9745) and `sunset` (RFC 8594) metadata, and the link as a `link`
+    v1_deprecated_at: AwareDatetime | None = None
+    v1_sunset_at: AwareDatetime | None = None
+    v1_deprecation_link: HttpUrl | None = None
+
     # observability
     log_level: str = "INFO"
     log_format: LogFormat | None = None
@@ -140,6 +148,8 @@ class Settings(BaseSettings):
     sentry_traces_sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
     build_commit: str = "unknown"
     prometheus_multiproc_dir: Path | None = None
+    # unlocks the admin endpoints of the HTTP port (/debug/memory); unset: they do not exist
+    admin_http_token: SecretStr | None = None
 
     @field_validator("log_level")
     @classmethod
@@ -184,7 +194,13 @@ class Settings(BaseSettings):
     def _blank_is_unknown(cls, value: object) -> object:
         return "unknown" if value in ("", None) else value
 
-    @field_validator("sendgrid_api_key", "twilio_auth_token", "twilio_account_sid", mode="before")
+    @field_validator(
+        "sendgrid_api_key",
+        "twilio_auth_token",
+        "twilio_account_sid",
+        "admin_http_token",
+        mode="before",
+    )
     @classmethod
     def _blank_secret_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -197,12 +213,32 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _long_admin_token(self) -> Settings:
+        token = self.admin_http_token
+        if token is not None and len(token.get_secret_value()) < 32:
+            raise ValueError("ADMIN_HTTP_TOKEN must be 32 or more random characters when set")
+        return self
+
+    @model_validator(mode="after")
     def _real_providers_in_production(self) -> Settings:
         if self.app_env is AppEnv.PROD and not (self.sendgrid_api_key and self.twilio_auth_token
                                                 and self.twilio_account_sid):  # fmt: skip
             raise ValueError(
                 "SENDGRID_API_KEY, TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required in prod"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _sunset_follows_deprecation(self) -> Settings:
+        if self.v1_sunset_at is not None:
+            if self.v1_deprecated_at is None:
+                raise ValueError(
+                    "V1_SUNSET_AT needs V1_DEPRECATED_AT: a version is deprecated first"
+                )
+            if self.v1_sunset_at < self.v1_deprecated_at:
+                raise ValueError("V1_SUNSET_AT must not be earlier than V1_DEPRECATED_AT")
+        if self.v1_deprecation_link is not None and self.v1_deprecated_at is None:
+            raise ValueError("V1_DEPRECATION_LINK needs V1_DEPRECATED_AT")
         return self
 
     @property

@@ -267,9 +267,16 @@ def load_queries(folder: Path = SQL_DIR) -> Mapping[str, Query]:
     return MappingProxyType(queries)
 
 
+POOL_SAMPLE_SECONDS = 1.0
+_QUERY_SECONDS: dict[str, Any] = {}  # each statement's histogram child, looked up once
+
+
 def observe(name: str, started: float, slow_after: float) -> None:
     elapsed = time.perf_counter() - started
-    metrics.DB_QUERY_SECONDS.labels(name).observe(elapsed)
+    histogram = _QUERY_SECONDS.get(name)
+    if histogram is None:
+        histogram = _QUERY_SECONDS[name] = metrics.DB_QUERY_SECONDS.labels(name)
+    histogram.observe(elapsed)
     if elapsed >= slow_after:
         metrics.DB_SLOW_QUERIES.labels(name).inc()
         logger.bind(query=name, duration_ms=round(elapsed * 1000, 1)).warning("slow query")
@@ -353,6 +360,7 @@ class Database:
         self.queries = queries
         self.slow_query_seconds = slow_query_seconds
         self._checking: asyncio.Task[None] | None = None
+        self._sampler: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, name: str = "hustle") -> Database:
@@ -378,29 +386,48 @@ class Database:
         return cls(pool, load_queries(), settings.slow_query_seconds)
 
     async def open(self, *, wait: bool = False) -> None:
+        opening = self.pool.closed
         await self.pool.open(wait=wait)
+        if opening:
+            metrics.DB_POOL_MAX.inc(self.pool.max_size)
+            self._sampler = asyncio.create_task(self._sample_pool(), name=f"{self.pool.name}-stats")
 
     async def close(self) -> None:
         if self._checking is not None:
             self._checking.cancel()
             await asyncio.gather(self._checking, return_exceptions=True)
+        if self._sampler is not None:
+            self._sampler.cancel()
+            await asyncio.gather(self._sampler, return_exceptions=True)
+            self._sampler = None
+        if not self.pool.closed:
+            metrics.DB_POOL_MAX.dec(self.pool.max_size)
+            metrics.DB_POOL_IN_USE.set(0)
+            metrics.DB_POOL_WAITING.set(0)
         await self.pool.close()
+
+    def observe_pool(self) -> None:
+        """The pool gauges from the pool's own counters (connections in use, callers waiting)."""
+        stats = self.pool.get_stats()
+        metrics.DB_POOL_IN_USE.set(stats.get("pool_size", 0) - stats.get("pool_available", 0))
+        metrics.DB_POOL_WAITING.set(stats.get("requests_waiting", 0))
+
+    async def _sample_pool(self) -> None:
+        """Read the pool's counters now and then: a gauge write per checkout cost more than
+        the checkout itself, and a scrape every 15 s sees no finer grain."""
+        while True:
+            self.observe_pool()
+            await asyncio.sleep(POOL_SAMPLE_SECONDS)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        metrics.DB_POOL_WAITING.inc()
-        waiting = True
         conn: psycopg.AsyncConnection[Any] | None = None
         try:
             conn = await self._checkout()
-            metrics.DB_POOL_WAITING.dec()
-            waiting = False
-            metrics.DB_POOL_IN_USE.inc()
             try:
                 async with conn:  # as the pool's own connection(): rollback on error
                     yield conn
             finally:
-                metrics.DB_POOL_IN_USE.dec()
                 await self.pool.putconn(conn)
         except Exception as exc:
             if conn is not None and conn.pgconn.status != psycopg.pq.ConnStatus.OK:
@@ -411,9 +438,6 @@ class Database:
                 if mapped is not None:
                     raise mapped from exc
             raise
-        finally:
-            if waiting:
-                metrics.DB_POOL_WAITING.dec()
 
     async def _checkout(self) -> psycopg.AsyncConnection[Any]:
         """A pooled connection that is not known to be dead.
@@ -472,6 +496,15 @@ class Database:
                 await effect()
             except Exception as exc:  # the change is committed: report, do not undo the call
                 logger.opt(exception=exc).warning("an after-commit effect failed")
+
+    async def after_commit(self, effect: AfterCommit) -> None:
+        """Run `effect` once what this task just wrote is committed: now, or, inside a
+        transaction, when the outermost one commits."""
+        outer = _active.get()
+        if outer is not None and outer[0] is self:
+            outer[1].on_commit(effect)
+        else:
+            await effect()
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Session]:

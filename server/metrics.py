@@ -67,6 +67,11 @@ DB_POOL_WAITING = Gauge(
     "Callers waiting for a pool connection.",
     multiprocess_mode="livesum",
 )
+DB_POOL_MAX = Gauge(
+    "db_pool_connections_max",
+    "The pools' size limit (DB_POOL_MAX_SIZE per open pool): saturation is in_use / max.",
+    multiprocess_mode="livesum",
+)
 
 DEPENDENCY_UP = Gauge(
     "dependency_up",
@@ -148,10 +153,14 @@ OUTBOX_UNFINISHED = Gauge(
 )
 OUTBOX_RESENT = Counter(
     "outbox_resent_total",
-    "Outbox rows sent again because Redis had lost their messages (a flush, a restart).",
-    ["job"],
+    "Outbox rows sent again because Redis had lost their messages (a flush, a restart), by actor.",
+    ["actor"],
 )
-RELAY_DISPATCHED = Counter("outbox_dispatched_total", "Outbox rows sent to the broker.", ["job"])
+# "actor", not "job": Prometheus gives every target a `job` label (a scraped one would be
+# renamed exported_job).
+RELAY_DISPATCHED = Counter(
+    "outbox_dispatched_total", "Outbox rows sent to the broker, by actor.", ["actor"]
+)
 RELAY_ERRORS = Counter(
     "outbox_relay_errors_total", "Relay batches the broker refused (e.g. Redis down)."
 )
@@ -168,6 +177,36 @@ LOOP_FAILURES = Counter(
     "background_loop_failures_total",
     "Rounds of a long-running loop that failed, by what failed (database, redis, unexpected).",
     ["loop", "cause"],
+)
+
+
+# Memory of each process (server/memory.py samples them every few seconds). "liveall": one
+# series per process (a `pid` label), dropped when the process is marked dead.
+PROCESS_RSS = Gauge(
+    "process_rss_bytes",
+    "Resident memory of the process (Linux /proc/self/statm).",
+    ["role"],
+    multiprocess_mode="liveall",
+)
+PROCESS_MALLOC = Gauge(
+    "process_malloc_bytes",
+    "Bytes in use from the C allocator (glibc mallinfo2): native libraries such as grpcio's"
+    " core, and Python objects over 512 bytes.",
+    ["role"],
+    multiprocess_mode="liveall",
+)
+PYTHON_HEAP_BLOCKS = Gauge(
+    "python_heap_allocated_blocks",
+    "Memory blocks the Python allocator has handed out (sys.getallocatedblocks): it grows with"
+    " the live Python objects.",
+    ["role"],
+    multiprocess_mode="liveall",
+)
+PYTHON_TRACED = Gauge(
+    "python_traced_memory_bytes",
+    "Python memory traced by tracemalloc while an operator has it on (/debug/memory); 0 when off.",
+    ["role"],
+    multiprocess_mode="liveall",
 )
 
 

@@ -14,7 +14,6 @@ Both calls cost an attribute check when nothing changes, so they sit on hot path
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 
@@ -90,22 +89,3 @@ class Backoff:
 
     def reset(self) -> None:
         self._next = self._first
-
-
-class OncePerMinute(logging.Filter):
-    """Lets a repeated log message through once a minute: psycopg_pool warns on every failed
-    reconnection attempt (several a second per process while the database is down)."""
-
-    def __init__(self, prefix: str) -> None:
-        super().__init__()
-        self._prefix = prefix
-        self._last = -60.0
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not str(record.msg).startswith(self._prefix):
-            return True
-        now = time.monotonic()
-        if now - self._last < 60:
-            return False
-        self._last = now
-        return True

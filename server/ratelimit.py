@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from server import metrics
+from server.cache import FEED_LOOKUP
 from server.config import Settings
 from server.errors import HxError
 from server.outage import Outage
@@ -87,9 +88,17 @@ if ARGV[5] == '1' and not session.is_admin then return {entry, 0} end
 local keys = {}
 for i = 2, #KEYS do keys[#keys + 1] = KEYS[i] end
 keys[#keys + 1] = ARGV[6] .. session.user_id
-return {entry, admit(keys, now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])}
+local wait = admit(keys, now, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+if ARGV[7] and wait == 0 then
+  local found = feed_lookup(session.user_id, ARGV[7], math.floor(now / 1000))
+  return {entry, wait, found[1], found[2]}
+end
+return {entry, wait}
 """
 )
+# The same, and when the call is admitted, the feed page it asks for looked up too (ARGV[7]:
+# the query's slot): a cached GetFeed is then one round trip in all.
+_SESSION_FEED_SCRIPT = FEED_LOOKUP + _SESSION_SCRIPT
 
 
 def _key(group: Group, identity: str) -> str:
@@ -114,6 +123,7 @@ class RateLimiter:
         self._window_ms = int(window_seconds * 1000)
         self._script = redis_client.register_script(_SCRIPT)
         self._session_script = redis_client.register_script(_SESSION_SCRIPT)
+        self._session_feed_script = redis_client.register_script(_SESSION_FEED_SCRIPT)
         self._local: dict[str, deque[int]] = defaultdict(deque)
         self._outage = Outage("rate limiter", "counting with a per-process budget")
 
@@ -145,12 +155,15 @@ class RateLimiter:
         identities: Sequence[str],
         *,
         admin_only: bool,
-    ) -> bytes | None:
+        feed_slot: str | None = None,
+    ) -> tuple[bytes | None, list[object] | None]:
         """The common case in one round trip: when the session cached at `session_key` is live,
         count the call for `identities` and its user (HX501 if any counter is full) and return
         the entry. None when the cache cannot answer (not cached, expired, Redis unreachable):
         nothing was counted, and the caller takes the separate paths (database, then `check`).
-        An admin-only call by a non-admin returns the entry uncounted, to be refused."""
+        An admin-only call by a non-admin returns the entry uncounted, to be refused.
+        With `feed_slot`, an admitted call's feed page is looked up in the same round trip: the
+        second item is FEED_LOOKUP's answer (None when not looked up)."""
         now = int(time.time() * 1000)
         keys = [session_key, *(_key(group, identity) for identity in identities)]
         args: list[str | int] = [
@@ -161,14 +174,19 @@ class RateLimiter:
             "1" if admin_only else "0",
             _key(group, "user:"),
         ]
+        script = self._session_script
+        if feed_slot is not None:
+            args.append(feed_slot)
+            script = self._session_feed_script
         try:
-            entry, wait_ms = await self._session_script(keys=keys, args=args)
+            found = await script(keys=keys, args=args)
         except redis.exceptions.RedisError:
-            return None
+            return None, None
+        entry, wait_ms = found[0], found[1]
         if entry is None:
-            return None
+            return None, None
         _refuse_if(group, int(wait_ms))
-        return bytes(entry)
+        return bytes(entry), (found[2:4] if len(found) > 2 else None)
 
     def _check_locally(self, keys: Sequence[str], now: int, limit: int) -> int:
         wait = 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -31,6 +33,10 @@ class RequestContext:
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("hustle_request", default=None)
+# Metadata for the call's response headers, from interceptors that run before they are sent.
+_response_headers: ContextVar[tuple[tuple[str, str], ...]] = ContextVar(
+    "hustle_response_headers", default=()
+)
 
 
 def current() -> RequestContext | None:
@@ -69,3 +75,19 @@ def set_task(task_id: str) -> None:
     ctx = _current.get()
     if ctx is not None:
         ctx.task_id = task_id
+
+
+def response_headers() -> tuple[tuple[str, str], ...]:
+    """What the call's response headers (initial metadata) carry besides the request id."""
+    return _response_headers.get()
+
+
+@contextmanager
+def adding_response_headers(headers: Sequence[tuple[str, str]]) -> Iterator[None]:
+    """Add metadata to the response headers of the call that runs inside this block (the
+    request-context interceptor sends them; an interceptor outside it adds to them)."""
+    token = _response_headers.set((*_response_headers.get(), *headers))
+    try:
+        yield
+    finally:
+        _response_headers.reset(token)

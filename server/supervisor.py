@@ -24,8 +24,7 @@ from typing import Protocol, cast
 
 from loguru import logger
 
-from server import metrics, observability
-from server.app import API_VERSIONS
+from server import logs
 from server.config import Settings, load_settings
 from server.lifecycle import die_with_parent
 
@@ -50,10 +49,12 @@ def _child(index: int, reuse_port: bool, ready: Connection, target: str) -> None
     die_with_parent()  # the supervisor killed outright: stop serving, do not hold the port
     settings = load_settings()
     module, _, name = target.partition(":")
-    serve: ServeFunction = getattr(importlib.import_module(module), name)
+    served = importlib.import_module(module)
+    serve: ServeFunction = getattr(served, name)
+    versions: tuple[str, ...] = tuple(getattr(served, "API_VERSIONS", ()))
 
     def on_ready(grpc_port: int, http_port: int) -> None:
-        ready.send((index, grpc_port, http_port))
+        ready.send((index, grpc_port, http_port, versions))
         ready.close()
 
     asyncio.run(serve(settings, reuse_port=reuse_port, on_ready=on_ready))
@@ -74,7 +75,7 @@ def _port_is_free(host: str, port: int) -> bool:
 
 def run(settings: Settings, target: str = SERVE) -> int:
     """Serve with `settings.server_processes` children, each running `target` (see SERVE)."""
-    observability.configure_logging(settings)
+    logs.configure_logging(settings)
     n = settings.server_processes
     for name, port in (("GRPC_PORT", settings.grpc_port), ("HTTP_PORT", settings.http_port)):
         if n > 1 and port == 0:
@@ -117,10 +118,10 @@ def run(settings: Settings, target: str = SERVE) -> int:
         _reap(children, settings.shutdown_grace_seconds)
         logger.error("a server process failed to start; see its log above")
         return 1
-    grpc_port, http_port = ports
+    grpc_port, http_port, versions = ports
     if target == SERVE:
         logger.info(
-            f"serving {', '.join(API_VERSIONS)} with {n} process(es) on "
+            f"serving {', '.join(versions)} with {n} process(es) on "
             f"grpc://{settings.grpc_host}:{grpc_port} and http://{settings.grpc_host}:{http_port} "
             f"(/health, /metrics). Try: grpcurl -plaintext localhost:{grpc_port} "
             "hustle.v1.SystemService/GetServerInfo"
@@ -137,6 +138,8 @@ def run(settings: Settings, target: str = SERVE) -> int:
             ended = running.pop(cast(int, sentinel))
             ended.join()
             if ended.pid is not None:
+                from server import metrics  # only now: the supervisor itself serves nothing
+
                 metrics.mark_process_dead(ended.pid)
             if not stopping:
                 logger.error(f"{ended.name} exited unexpectedly (code {ended.exitcode}); stopping")
@@ -148,11 +151,12 @@ def run(settings: Settings, target: str = SERVE) -> int:
     return 1 if failed else 0
 
 
-def _wait_ready(pipes: list[Connection]) -> tuple[int, int] | None:
-    """The (grpc, http) ports once every child is serving; None when one died first."""
+def _wait_ready(pipes: list[Connection]) -> tuple[int, int, tuple[str, ...]] | None:
+    """The (grpc, http) ports and the API versions served, once every child is serving; None
+    when one died first."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     waiting = list(pipes)
-    ports: tuple[int, int] | None = None
+    ports: tuple[int, int, tuple[str, ...]] | None = None
     while waiting:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -161,10 +165,10 @@ def _wait_ready(pipes: list[Connection]) -> tuple[int, int] | None:
             pipe = cast(Connection, ready)
             waiting.remove(pipe)
             try:
-                _, grpc_port, http_port = pipe.recv()
+                _, grpc_port, http_port, versions = pipe.recv()
             except EOFError:
                 return None  # the child exited before it was ready
-            ports = (grpc_port, http_port)
+            ports = (grpc_port, http_port, versions)
     return ports
 
 

@@ -1,18 +1,12 @@
 -- Tasks and their escrows (migrations 0005, 0009).
 
--- name: create_task
-INSERT INTO tasks (poster_id, title, description, category, price_cents, currency, address, location_state,
-                   location, urgent, deadline, required_trade, required_trust_tier, insurance_required,
-                   background_check_required)
-VALUES (%(poster_id)s, %(title)s, %(description)s, %(category)s, %(price_cents)s, %(currency)s, %(address)s,
-        %(location_state)s, ST_SetSRID(ST_MakePoint(%(longitude)s, %(latitude)s), 4326)::geography, %(urgent)s,
-        %(deadline)s, %(required_trade)s, %(required_trust_tier)s, %(insurance_required)s,
-        %(background_check_required)s)
-RETURNING id;
-
--- name: create_escrow
-INSERT INTO escrows (task_id, amount_cents, currency)
-SELECT id, price_cents, currency FROM tasks WHERE id = %(task_id)s;
+-- name: post_task
+-- The task, its escrow and its card in one statement (migrations/0031).
+SELECT * FROM post_task(%(poster_id)s::uuid, %(title)s, %(description)s, %(category)s,
+                        %(price_cents)s::bigint, %(currency)s, %(address)s, %(location_state)s,
+                        %(latitude)s::float8, %(longitude)s::float8, %(urgent)s::boolean,
+                        %(deadline)s::timestamptz, %(required_trade)s, %(required_trust_tier)s::smallint,
+                        %(insurance_required)s::boolean, %(background_check_required)s::boolean);
 
 -- name: task_card
 SELECT * FROM task_cards WHERE id = %(task_id)s;
@@ -43,12 +37,10 @@ UPDATE escrows SET state = 'FUNDED', payment_reference = %(payment_reference)s
 RETURNING amount_cents, currency, released_cents, refunded_cents;
 
 -- name: accept_task
--- The race-free accept: one statement; among concurrent accepts the row lock lets one win and
--- the rest re-check `is_eligible` (no longer OPEN) and match nothing.
-UPDATE tasks t SET state = 'ACCEPTED', worker_id = %(worker_id)s
-  FROM capability_profiles p
- WHERE t.id = %(task_id)s AND p.user_id = %(worker_id)s AND is_eligible(t, p)
-RETURNING t.id, t.poster_id, t.title, t.location_state;
+-- The race-free accept, the poster's notification and the card in one statement
+-- (migrations/0031): among concurrent accepts the row lock lets one win and the rest re-check
+-- `is_eligible` (no longer OPEN) and match nothing (no row).
+SELECT * FROM accept_task(%(task_id)s::uuid, %(worker_id)s::uuid, %(note_title)s, %(note_body)s);
 
 -- name: why_not_accepted
 SELECT t.state, t.worker_id, t.funded_at IS NOT NULL AS funded, t.poster_id = %(worker_id)s::uuid AS own,

@@ -24,7 +24,7 @@ import pytest
 import redis
 from grpc import aio
 
-from server import migrate, observability
+from server import logs, migrate
 from server.app import HustleServer, Resources
 from server.config import Settings, load_settings
 from tests.helpers import PrivateRedis
@@ -62,9 +62,7 @@ def admin_url() -> str:
 @pytest.fixture(scope="session", autouse=True)
 def _logging() -> None:
     """Log as the server does (JSON lines carrying the request context); pytest captures it."""
-    observability.configure_logging(
-        load_settings(app_env="test", log_format="json", log_level="DEBUG")
-    )
+    logs.configure_logging(load_settings(app_env="test", log_format="json", log_level="DEBUG"))
 
 
 @pytest.fixture(scope="session")

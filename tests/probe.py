@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+import sentry_sdk
 from google.protobuf import empty_pb2
 from grpc import aio
 
@@ -35,6 +36,25 @@ def handlers(db: Database) -> grpc.GenericRpcHandler:
     async def boom(_: empty_pb2.Empty, __: aio.ServicerContext[Any, Any]) -> empty_pb2.Empty:
         request_context.set_user("user-42")
         raise RuntimeError("secret internals: password=hunter2")
+
+    async def leak_secrets(
+        _: empty_pb2.Empty, __: aio.ServicerContext[Any, Any]
+    ) -> empty_pb2.Empty:
+        # A handler that fails holding every kind of secret, in locals, a breadcrumb and the
+        # exception's text: what Sentry must never receive (tests/api/test_sentry.py).
+        request_context.set_user("user-7")
+        password = "hunter2-pass"
+        access_token = "tok" + "x" * 40  # the shape of secrets.token_urlsafe(32)
+        phone_number = "+15551234567"
+        sentry_sdk.add_breadcrumb(
+            category="sms",
+            message=f"texting {phone_number} the code 482913",
+            data={"code": "482913", "to": phone_number, "password": password},
+        )
+        raise RuntimeError(
+            f"could not text {phone_number} code 482913 for jane.doe@example.com with Bearer"
+            f" {access_token}, password={password}, db postgresql://hustle:dbpass123@db/x"
+        )
 
     async def db_trigger(_: empty_pb2.Empty, __: aio.ServicerContext[Any, Any]) -> empty_pb2.Empty:
         # What a trigger does when a state machine is broken: raise with the HX code as SQLSTATE.
@@ -63,6 +83,7 @@ def handlers(db: Database) -> grpc.GenericRpcHandler:
         "RaiseInvalid": raise_invalid,
         "RaiseRateLimited": raise_rate_limited,
         "Boom": boom,
+        "LeakSecrets": leak_secrets,
         "DbTrigger": db_trigger,
         "DbUnknown": db_unknown,
         "DbBadValue": db_bad_value,

@@ -19,12 +19,12 @@ ROOT = Path(__file__).resolve().parent.parent
 class Process:
     """A `python -m server <command>` child whose output lines are kept for assertions."""
 
-    def __init__(self, command: list[str], env: Mapping[str, str]) -> None:
+    def __init__(self, command: list[str], env: Mapping[str, str], *, cwd: Path = ROOT) -> None:
         full_env = {**os.environ, "APP_ENV": "test", "LOG_FORMAT": "json", **env}
         full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the child makes its own
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "server", *command],
-            cwd=ROOT,
+            cwd=cwd,
             env=full_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -27,7 +27,7 @@ from hustle.v1 import options_pb2 as hustle_dot_v1_dot_options__pb2
 from hustle.v1 import task_pb2 as hustle_dot_v1_dot_task__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14hustle/v1/feed.proto\x12\thustle.v1\x1a\x16hustle/v1/common.proto\x1a\x17hustle/v1/options.proto\x1a\x14hustle/v1/task.proto\"\x96\x01\n\x0eGetFeedRequest\x12!\n\x04mode\x18\x01 \x01(\x0e\x32\x13.hustle.v1.FeedMode\x12#\n\x08location\x18\x02 \x01(\x0b\x32\x11.hustle.v1.LatLng\x12\x15\n\rradius_meters\x18\x03 \x01(\x05\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"B\n\x08\x46\x65\x65\x64Item\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.hustle.v1.Task\x12\x17\n\x0f\x64istance_meters\x18\x02 \x01(\x01\"N\n\x0fGetFeedResponse\x12\"\n\x05items\x18\x01 \x03(\x0b\x32\x13.hustle.v1.FeedItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*g\n\x08\x46\x65\x65\x64Mode\x12\x19\n\x15\x46\x45\x45\x44_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x46\x45\x45\x44_MODE_NORMAL\x10\x01\x12\x14\n\x10\x46\x45\x45\x44_MODE_URGENT\x10\x02\x12\x14\n\x10\x46\x45\x45\x44_MODE_NEARBY\x10\x03\x32X\n\x0b\x46\x65\x65\x64Service\x12I\n\x07GetFeed\x12\x19.hustle.v1.GetFeedRequest\x1a\x1a.hustle.v1.GetFeedResponse\"\x07\x90\x02\x01\x88\xb5\x18\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14hustle/v1/feed.proto\x12\thustle.v1\x1a\x16hustle/v1/common.proto\x1a\x17hustle/v1/options.proto\x1a\x14hustle/v1/task.proto\"\x96\x01\n\x0eGetFeedRequest\x12!\n\x04mode\x18\x01 \x01(\x0e\x32\x13.hustle.v1.FeedMode\x12#\n\x08location\x18\x02 \x01(\x0b\x32\x11.hustle.v1.LatLng\x12\x15\n\rradius_meters\x18\x03 \x01(\x05\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"B\n\x08\x46\x65\x65\x64Item\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.hustle.v1.Task\x12\x17\n\x0f\x64istance_meters\x18\x02 \x01(\x01\"N\n\x0fGetFeedResponse\x12\"\n\x05items\x18\x01 \x03(\x0b\x32\x13.hustle.v1.FeedItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*g\n\x08\x46\x65\x65\x64Mode\x12\x19\n\x15\x46\x45\x45\x44_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x46\x45\x45\x44_MODE_NORMAL\x10\x01\x12\x14\n\x10\x46\x45\x45\x44_MODE_URGENT\x10\x02\x12\x14\n\x10\x46\x45\x45\x44_MODE_NEARBY\x10\x03\x32|\n\x0b\x46\x65\x65\x64Service\x12m\n\x07GetFeed\x12\x19.hustle.v1.GetFeedRequest\x1a\x1a.hustle.v1.GetFeedResponse\"+\x90\x02\x01\x88\xb5\x18\x02\xaa\xb5\x18\x05HX301\xaa\xb5\x18\x05HX401\xaa\xb5\x18\x05HX501\xaa\xb5\x18\x05HX902b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,7 +35,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hustle.v1.feed_pb2', _globa
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FEEDSERVICE'].methods_by_name['GetFeed']._loaded_options = None
-  _globals['_FEEDSERVICE'].methods_by_name['GetFeed']._serialized_options = b'\220\002\001\210\265\030\002'
+  _globals['_FEEDSERVICE'].methods_by_name['GetFeed']._serialized_options = b'\220\002\001\210\265\030\002\252\265\030\005HX301\252\265\030\005HX401\252\265\030\005HX501\252\265\030\005HX902'
   _globals['_FEEDMODE']._serialized_start=407
   _globals['_FEEDMODE']._serialized_end=510
   _globals['_GETFEEDREQUEST']._serialized_start=107
@@ -45,5 +45,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETFEEDRESPONSE']._serialized_start=327
   _globals['_GETFEEDRESPONSE']._serialized_end=405
   _globals['_FEEDSERVICE']._serialized_start=512
-  _globals['_FEEDSERVICE']._serialized_end=600
+  _globals['_FEEDSERVICE']._serialized_end=636
 # @@protoc_insertion_point(module_scope)

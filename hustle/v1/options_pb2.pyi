@@ -5,6 +5,7 @@ isort:skip_file
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import descriptor_pb2 as _descriptor_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf.internal import extension_dict as _extension_dict
 import builtins as _builtins
@@ -88,6 +89,7 @@ ACCESS_FIELD_NUMBER: _builtins.int
 RATE_LIMIT_GROUP_FIELD_NUMBER: _builtins.int
 RATE_LIMIT_FAIL_CLOSED_FIELD_NUMBER: _builtins.int
 IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+ERRORS_FIELD_NUMBER: _builtins.int
 access: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___Access.ValueType]
 """Who may call the procedure."""
 rate_limit_group: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, Global___RateLimitGroup.ValueType]
@@ -97,8 +99,15 @@ rate_limit_fail_closed: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb
 (Redis) is unreachable: money-moving procedures. Admin procedures always do.
 """
 idempotency_key: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _builtins.bool]
-"""The procedure honours an `idempotency-key` metadata header (1–255 characters, kept 24
+"""The procedure honours an `idempotency-key` metadata header (1 to 255 characters, kept 24
 hours): a retry with the same key and request gets the first call's response and changes
 nothing; the same key with another request is INVALID_ARGUMENT (HX301). For mutations whose
 repeat would otherwise do the work twice (create something, send a message).
+"""
+errors: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.MethodOptions, _containers.RepeatedScalarFieldContainer[_builtins.str]]
+"""The HX codes (`google.rpc.ErrorInfo.reason`, catalogued in server/errors.py) the procedure
+can answer with, one option line per code: those of its own rules and those the interceptors
+add (HX401 and HX202 for its access rule, HX501 for its rate limit, HX902 when the database
+or a fail-closed rate limiter is unreachable). HX901 (internal error) is possible anywhere
+and is not listed.
 """

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from hustle.v1 import options_pb2 as hustle_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16hustle/v1/system.proto\x12\thustle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17hustle/v1/options.proto\"\x16\n\x14GetServerInfoRequest\"\x9c\x01\n\x15GetServerInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x14\n\x0c\x61pi_versions\x18\x02 \x03(\t\x12\x14\n\x0c\x62uild_commit\x18\x03 \x01(\t\x12\x16\n\x0eschema_version\x18\x04 \x01(\t\x12.\n\nstarted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2l\n\rSystemService\x12[\n\rGetServerInfo\x12\x1f.hustle.v1.GetServerInfoRequest\x1a .hustle.v1.GetServerInfoResponse\"\x07\x90\x02\x01\x88\xb5\x18\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16hustle/v1/system.proto\x12\thustle.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17hustle/v1/options.proto\"\x16\n\x14GetServerInfoRequest\"\x9c\x01\n\x15GetServerInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x14\n\x0c\x61pi_versions\x18\x02 \x03(\t\x12\x14\n\x0c\x62uild_commit\x18\x03 \x01(\t\x12\x16\n\x0eschema_version\x18\x04 \x01(\t\x12.\n\nstarted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2~\n\rSystemService\x12m\n\rGetServerInfo\x12\x1f.hustle.v1.GetServerInfoRequest\x1a .hustle.v1.GetServerInfoResponse\"\x19\x90\x02\x01\x88\xb5\x18\x01\xaa\xb5\x18\x05HX501\xaa\xb5\x18\x05HX902b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,11 +34,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hustle.v1.system_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SYSTEMSERVICE'].methods_by_name['GetServerInfo']._loaded_options = None
-  _globals['_SYSTEMSERVICE'].methods_by_name['GetServerInfo']._serialized_options = b'\220\002\001\210\265\030\001'
+  _globals['_SYSTEMSERVICE'].methods_by_name['GetServerInfo']._serialized_options = b'\220\002\001\210\265\030\001\252\265\030\005HX501\252\265\030\005HX902'
   _globals['_GETSERVERINFOREQUEST']._serialized_start=95
   _globals['_GETSERVERINFOREQUEST']._serialized_end=117
   _globals['_GETSERVERINFORESPONSE']._serialized_start=120
   _globals['_GETSERVERINFORESPONSE']._serialized_end=276
   _globals['_SYSTEMSERVICE']._serialized_start=278
-  _globals['_SYSTEMSERVICE']._serialized_end=386
+  _globals['_SYSTEMSERVICE']._serialized_end=404
 # @@protoc_insertion_point(module_scope)

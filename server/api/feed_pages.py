@@ -106,14 +106,19 @@ class FeedPages:
         self._encoder = encoder
         self.cards = CardCache(card_capacity)
 
+    def slot(self, query: feed.FeedQuery) -> str:
+        """Where the page of `query` is cached (for any user; this version's own key)."""
+        return FeedCache.query_key(self._encoder.namespace, *query.identity(), query.page_token)
+
     async def page(self, user_id: str, query: feed.FeedQuery) -> bytes:
-        """One page of a feed in the encoder's wire form, from the cache when it can be."""
+        """One page of a feed in the encoder's wire form, from the cache when it can be (the
+        lookup admission made in its round trip, when it made one)."""
         identity = query.identity()
         kind = "feed:" + FeedCache.query_key(*identity)
         after = pagination.decode(self._secret, kind, query.page_token)
-        slot = FeedCache.query_key(self._encoder.namespace, *identity, query.page_token)
+        slot = self.slot(query)
         mode = query.mode.value
-        found = await self._cache.lookup(user_id, slot)
+        found = await self._cache.lookup(user_id, slot, prefetched=True)
         if found.page is not None:
             metrics.FEED_CACHE.labels(mode, "hit").inc()
             return found.page

@@ -127,8 +127,9 @@ CARD_FOR = Rows("task_card_for", Task)
 LOCK = Rows("lock_task", LockedTask)
 ESCROW = Rows("escrow_of", Escrow)
 SET_ESCROW = Rows("set_escrow_state", Settlement)
+_POST = Rows("post_task", Task)
 _FUND = Rows("fund_escrow", Settlement)
-_ACCEPT = Rows("accept_task", TaskRef)
+_ACCEPT = Rows("accept_task", Task)
 _WHY_NOT = Rows("why_not_accepted", _WhyNot)
 _POSTED = Rows("list_posted", Task)
 _ACCEPTED = Rows("list_accepted", Task)
@@ -167,11 +168,10 @@ async def set_escrow(tx: Session, task_id: str, state: EscrowState) -> Settlemen
 
 
 async def create(db: Database, poster_id: str, draft: TaskDraft) -> Task:
-    async with db.transaction() as tx:
-        task_id = await tx.scalar("create_task", str, poster_id=poster_id, **asdict(draft))
-        assert task_id is not None
-        await tx.execute("create_escrow", task_id=task_id)
-        return await card(tx, task_id)
+    """Post the task with its escrow (one statement: the database's post_task)."""
+    task = await db.one(_POST, poster_id=poster_id, **asdict(draft))
+    assert task is not None
+    return task
 
 
 async def update(
@@ -213,24 +213,24 @@ async def fund(
 
 
 async def accept(db: Database, cache: FeedCache, worker_id: str, task_id: str) -> Task:
-    """Take the task, if the worker is eligible and nobody was faster (one statement)."""
-    async with db.transaction() as tx:
-        taken = await tx.one(_ACCEPT, task_id=task_id, worker_id=worker_id)
-        if taken is None:
-            why = await tx.one(_WHY_NOT, task_id=task_id, worker_id=worker_id)
-            if why is not None and why.worker_id == worker_id:
-                return await card(tx, task_id)  # the caller took it already: a retry
-            raise _not_accepted(why)
-        await notify(
-            tx,
-            taken.poster_id,
-            N.TASK_ACCEPTED,
-            f"“{taken.title}” was accepted",
-            "A worker took your task.",
-            task_id=task_id,
-        )
-        tx.on_commit(lambda: cache.task_moved(taken.location_state))
-        return await card(tx, task_id)
+    """Take the task, if the worker is eligible and nobody was faster, and tell the poster
+    (one statement: the database's accept_task)."""
+    taken = await db.one(
+        _ACCEPT,
+        task_id=task_id,
+        worker_id=worker_id,
+        note_title="“%s” was accepted",  # format(): the task's title
+        note_body="A worker took your task.",
+    )
+    if taken is None:
+        why = await db.one(_WHY_NOT, task_id=task_id, worker_id=worker_id)
+        if why is not None and why.worker_id == worker_id:
+            held = await db.one(CARD, task_id=task_id)  # taken by the caller: a retry
+            assert held is not None
+            return held
+        raise _not_accepted(why)
+    await db.after_commit(lambda: cache.task_moved(taken.location_state))
+    return taken
 
 
 def _not_accepted(why: _WhyNot | None) -> HxError:

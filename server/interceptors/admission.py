@@ -13,19 +13,24 @@ session is cached.
 The common call (a cached session) reads the session and counts the call in one Lua script;
 otherwise the session comes from the database (and is cached) and the counters are a second
 call, which is also the path when Redis is unreachable (its fallbacks apply unchanged).
+
+A procedure may name a feed page to look up in that same round trip (`prefetch`: method → a
+function of the request giving the page's cache slot, or None): GetFeed's servicer finds the
+lookup made (server/cache.py) instead of asking Redis again, so a cached feed page costs one
+round trip in all.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from grpc import aio
 
-from server import caller, request_context, security
+from server import cache, caller, request_context, security
 from server.caller import Caller
 from server.errors import HxError
 from server.interceptors.base import AroundInterceptor, metadata_value
@@ -84,6 +89,7 @@ class AdmissionInterceptor(AroundInterceptor):
         *,
         client_ip_header: str | None = None,
         trusted_proxy_hops: int = 1,
+        prefetch: Mapping[str, Callable[[Any], str | None]] | None = None,
     ) -> None:
         super().__init__()
         self._policies = policies
@@ -91,11 +97,12 @@ class AdmissionInterceptor(AroundInterceptor):
         self._limiter = limiter
         self._client_ip_header = client_ip_header
         self._trusted_proxy_hops = trusted_proxy_hops
+        self._prefetch = dict(prefetch or {})
 
     @asynccontextmanager
     async def around(self, method: str, context: Context, request: Any) -> AsyncIterator[None]:
         policy = self._policies.get(method)
-        who = await self._admit(policy, context, request) if policy is not None else None
+        who = await self._admit(policy, method, context, request) if policy is not None else None
         caller.bind(who)
         if who is not None:
             request_context.set_user(who.user_id)
@@ -103,22 +110,30 @@ class AdmissionInterceptor(AroundInterceptor):
             yield
         finally:
             caller.bind(None)
+            cache.keep_prefetched("", "", None)
 
-    async def _admit(self, policy: Policy, context: Context, request: Any) -> Caller | None:
+    async def _admit(
+        self, policy: Policy, method: str, context: Context, request: Any
+    ) -> Caller | None:
         token = bearer_token(context)
         shared = self._shared_identities(policy, context, request)
         if token is not None:
             token_hash = security.token_hash(token)
-            cached = await self._limiter.check_session(
+            slotter = self._prefetch.get(method)
+            slot = slotter(request) if slotter is not None and request is not None else None
+            cached, page = await self._limiter.check_session(
                 self._sessions.cache_key(token_hash),
                 policy.group,
                 shared,
                 admin_only=policy.access is Access.ADMIN,
+                feed_slot=slot,
             )
             if cached is not None:  # counted (unless refused below: then it was not)
                 who = self._sessions.from_cache(cached, token_hash)
                 if who is not None:
                     _require(policy, token, who)
+                    if slot is not None and page is not None:
+                        cache.keep_prefetched(who.user_id, slot, page)
                     return who
             who = await self._sessions.authenticate(token_hash)
         else:

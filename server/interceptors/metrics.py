@@ -14,12 +14,28 @@ from server.interceptors.base import AroundInterceptor, final_code, split_method
 
 
 class MetricsInterceptor(AroundInterceptor):
+    def __init__(self) -> None:
+        super().__init__()
+        # a method's metric children, looked up once (labels() takes a lock and builds a key)
+        self._children: dict[str, tuple[Any, Any, dict[str, Any]]] = {}
+
+    def _of(self, method: str) -> tuple[Any, Any, dict[str, Any]]:
+        found = self._children.get(method)
+        if found is None:
+            service, name = split_method(method)
+            found = self._children[method] = (
+                metrics.RPC_STARTED.labels(service, name),
+                metrics.RPC_LATENCY.labels(service, name),
+                {},
+            )
+        return found
+
     @asynccontextmanager
     async def around(
         self, method: str, context: aio.ServicerContext[Any, Any], request: Any
     ) -> AsyncIterator[None]:
-        service, name = split_method(method)
-        metrics.RPC_STARTED.labels(service, name).inc()
+        started_total, latency, handled = self._of(method)
+        started_total.inc()
         started = time.perf_counter()
         outcome: BaseException | None = None
         try:
@@ -28,6 +44,10 @@ class MetricsInterceptor(AroundInterceptor):
             outcome = exc
             raise
         finally:
-            metrics.RPC_LATENCY.labels(service, name).observe(time.perf_counter() - started)
-            code = final_code(context, outcome)
-            metrics.RPC_HANDLED.labels(service, name, code.name).inc()
+            latency.observe(time.perf_counter() - started)
+            code = final_code(context, outcome).name
+            counter = handled.get(code)
+            if counter is None:
+                service, name = split_method(method)
+                counter = handled[code] = metrics.RPC_HANDLED.labels(service, name, code)
+            counter.inc()

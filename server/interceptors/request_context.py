@@ -13,9 +13,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from grpc import aio
-from loguru import logger
 
-from server import request_context
+from server import logs, request_context
 from server.interceptors.base import AroundInterceptor, final_code
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -42,7 +41,9 @@ class RequestContextInterceptor(AroundInterceptor):
                 user_agent = _text(value)
         request_id = request_context.accept_or_make_request_id(candidate)
         request_context.begin(request_id, method, user_agent=user_agent)
-        await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+        await context.send_initial_metadata(
+            ((REQUEST_ID_HEADER, request_id), *request_context.response_headers())
+        )
         started = time.perf_counter()
         outcome: BaseException | None = None
         try:
@@ -52,10 +53,9 @@ class RequestContextInterceptor(AroundInterceptor):
             raise
         finally:
             if self._access_log:
-                code = final_code(context, outcome)
-                logger.bind(
-                    method=method,
-                    code=code.name,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                    peer=context.peer(),
-                ).info("rpc")
+                logs.access_log(
+                    method,
+                    final_code(context, outcome).name,
+                    round((time.perf_counter() - started) * 1000, 2),
+                    context.peer(),
+                )

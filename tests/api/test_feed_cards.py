@@ -63,7 +63,6 @@ async def test_a_card_that_changed_since_its_page_is_not_used(
     market, server = app
     poster, worker = market.poster(), market.worker()
     task = await market.post(poster)
-    assert server.feed_service is not None
     pages = server.feed_service.pages
     query = feed.FeedQuery(FeedMode.NORMAL, 50, "")
     entries = await feed.entries(server.resources.db, worker.id, query, None)
@@ -78,3 +77,29 @@ async def test_a_card_that_changed_since_its_page_is_not_used(
     assert cards is not None
     assert task_pb2.Task.FromString(cards[0]).title == "Moved on"
     assert len(pages.cards) == 1
+
+
+async def test_a_cached_page_is_one_redis_round_trip(
+    app: tuple[Market, HustleServer], redis_url: str
+) -> None:
+    """Admission reads the session, counts the call and looks the page up in one script."""
+    import redis
+
+    market, _ = app
+    poster, worker = market.poster(), market.worker()
+    await market.post(poster)
+    await page(market, worker)  # fills the cache (and the session's)
+    cached = await page(market, worker)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.config_resetstat()
+        again = await page(market, worker)
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    assert again == cached
+    calls = {name: entry["calls"] for name, entry in stats.items()}
+    # one script from the client (the commands it ran inside are counted too: reads and the
+    # rate limit's counter), and no page stored
+    assert calls["cmdstat_evalsha"] == 1, calls
+    assert "cmdstat_set" not in calls, calls

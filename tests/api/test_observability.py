@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import grpc
@@ -12,7 +12,6 @@ import pytest
 import sentry_sdk
 from google.protobuf import empty_pb2
 from grpc import aio
-from loguru import logger
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
@@ -62,28 +61,27 @@ async def test_metrics_count_a_call_by_method_and_code(
     assert sample(after, "db_query_duration_seconds_count", query="schema_version") >= 1
 
 
-async def test_log_line_carries_the_clients_request_id(channel: aio.Channel) -> None:
-    records: list[Any] = []
-    sink = logger.add(lambda m: records.append(m.record), level="INFO")
-    try:
-        call = system_pb2_grpc.SystemServiceStub(channel).GetServerInfo(
-            system_pb2.GetServerInfoRequest(),
-            metadata=(("x-request-id", "client-req-7"),),
-            timeout=5,
-        )
-        await call
-        returned = dict(await call.initial_metadata())
-    finally:
-        logger.remove(sink)
+async def test_log_line_carries_the_clients_request_id(
+    channel: aio.Channel, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    call = system_pb2_grpc.SystemServiceStub(channel).GetServerInfo(
+        system_pb2.GetServerInfoRequest(),
+        metadata=(("x-request-id", "client-req-7"),),
+        timeout=5,
+    )
+    await call
+    returned = dict(await call.initial_metadata())
     assert returned["x-request-id"] == "client-req-7"
-    access = [
-        r
-        for r in records
-        if r["message"] == "rpc" and r["extra"].get("request_id") == "client-req-7"
+    # the access line is written straight to stdout as JSON (server/observability.py)
+    lines = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
     ]
+    access = [r for r in lines if r["msg"] == "rpc" and r.get("request_id") == "client-req-7"]
     assert len(access) == 1
-    assert access[0]["extra"]["method"] == "/hustle.v1.SystemService/GetServerInfo"
-    assert access[0]["extra"]["code"] == "OK"
+    assert access[0]["method"] == "/hustle.v1.SystemService/GetServerInfo"
+    assert access[0]["code"] == "OK"
+    assert access[0]["level"] == "INFO"
 
 
 async def test_request_id_is_made_when_missing_or_malformed(channel: aio.Channel) -> None:
@@ -122,7 +120,7 @@ async def sentry_events(
     finally:
         await server.stop(grace=0)
         sentry_sdk.get_client().close()
-        sentry_sdk.init()  # back to no client
+        sentry_sdk.init(default_integrations=False, auto_enabling_integrations=False)  # no client
 
 
 async def test_sentry_gets_one_event_with_user_and_request_id(

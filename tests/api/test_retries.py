@@ -25,9 +25,8 @@ from hustle.v1 import (
     verification_pb2,
     verification_pb2_grpc,
 )
-from server.app import SERVICE_DESCRIPTORS, HustleServer, Resources
+from server.app import HustleServer, Resources
 from server.config import Settings
-from server.policy import policies
 from tests.api.market import Market, Person
 from tests.api.test_tasks import fails
 
@@ -239,16 +238,3 @@ async def test_keyed_mutations_do_their_work_once(app: tuple[Market, aio.Channel
     # without a key, each call is a new request: a second text is sent
     await auth.StartPhoneVerification(start, metadata=user.auth)
     assert count(market, "SELECT count(*) FROM outbox WHERE job = 'sms.send'") == 2
-
-
-def test_the_keyed_procedures_are_the_ones_the_contract_names() -> None:
-    keyed_methods = sorted(m for m, p in policies(SERVICE_DESCRIPTORS).items() if p.idempotency_key)
-    assert keyed_methods == [
-        "/hustle.v1.AuthService/RequestEmailVerification",
-        "/hustle.v1.AuthService/StartPhoneVerification",
-        "/hustle.v1.TaskService/CreateTask",
-        "/hustle.v1.TaskService/FundTask",
-        "/hustle.v1.TaskService/SubmitProof",
-        "/hustle.v1.UploadService/CreateUpload",
-        "/hustle.v1.VerificationService/SubmitVerification",
-    ]

@@ -382,3 +382,19 @@ async def test_a_rejection_needs_a_reason_and_is_emailed(app: tuple[Market, aio.
         V.ListMyVerificationsRequest(), metadata=user.auth
     )
     assert [v.state for v in mine.verifications] == [V.VERIFICATION_STATE_REJECTED]
+
+
+async def test_a_verification_that_expired_already_is_refused(
+    app: tuple[Market, aio.Channel],
+) -> None:
+    market, channel = app
+    verifications = verification_pb2_grpc.VerificationServiceStub(channel)
+    user = market.worker()
+    document = str(market.world.upload(user.user_id, "VERIFICATION_DOC"))
+    request = V.SubmitVerificationRequest(
+        kind=V.VERIFICATION_KIND_INSURANCE, document_upload_ids=[document]
+    )
+    request.expires_at.FromDatetime(datetime.now(UTC) - timedelta(days=1))
+    error = await fails(verifications.SubmitVerification(request, metadata=user.auth),
+                        grpc.StatusCode.INVALID_ARGUMENT, "HX301")  # fmt: skip
+    assert error_details(error)["BadRequest"].field_violations[0].field == "expires_at"

@@ -58,3 +58,21 @@ async def test_slow_statement_is_logged_with_its_name_and_timed(
     assert any(
         s.name.endswith("_count") and s.value >= 1 for m in histogram.collect() for s in m.samples
     )
+
+
+async def test_the_pool_gauges_come_from_the_pools_counters(database_url: str) -> None:
+    from server.config import load_settings
+
+    database = dbmod.Database.from_settings(
+        load_settings(database_url=database_url, db_pool_min_size=1, db_pool_max_size=3)
+    )
+    await database.open(wait=True)
+    try:
+        async with database.connection(), database.connection():
+            database.observe_pool()
+            assert metrics.DB_POOL_IN_USE._value.get() == 2
+        database.observe_pool()
+        assert metrics.DB_POOL_IN_USE._value.get() == 0
+        assert metrics.DB_POOL_WAITING._value.get() == 0
+    finally:
+        await database.close()

@@ -18,7 +18,7 @@ from server.config import Settings
 from server.db import Database
 from server.domain import feed
 from server.domain.records import FeedMode, Task
-from server.errors import invalid
+from server.errors import HxError, invalid
 
 Context = aio.ServicerContext[Any, Any]
 
@@ -82,19 +82,30 @@ class FeedService:
         )
 
     async def GetFeed(self, request: feed_pb2.GetFeedRequest, context: Context) -> bytes:
-        mode = convert.FEED_MODES.to_domain(request.mode)
-        if mode is None:
-            raise invalid("mode", "must be FEED_MODE_NORMAL, FEED_MODE_URGENT or FEED_MODE_NEARBY")
-        size = validation.page_size(
-            request.page_size, default=feed.DEFAULT_PAGE, maximum=feed.MAX_PAGE
-        )
-        query = feed.FeedQuery(mode=mode, page_size=size, page_token=request.page_token)
-        if mode is FeedMode.NEARBY:
-            if not request.HasField("location"):
-                raise invalid("location", "is required for FEED_MODE_NEARBY")
-            latitude, longitude = validation.point(request.location)
-            radius = request.radius_meters or feed.DEFAULT_RADIUS_M
-            if not 0 < radius <= feed.MAX_RADIUS_M:
-                raise invalid("radius_meters", f"must be between 1 and {feed.MAX_RADIUS_M}")
-            query = feed.FeedQuery(mode, size, request.page_token, latitude, longitude, radius)
-        return await self.pages.page(caller.current().user_id, query)
+        return await self.pages.page(caller.current().user_id, query_of(request))
+
+    def cache_slot(self, request: feed_pb2.GetFeedRequest) -> str | None:
+        """The request's page slot, for admission to look up in its round trip (None when the
+        request is invalid: GetFeed will say why)."""
+        try:
+            return self.pages.slot(query_of(request))
+        except HxError:
+            return None
+
+
+def query_of(request: feed_pb2.GetFeedRequest) -> feed.FeedQuery:
+    """The domain's query for a GetFeed request (HX301 naming the field when invalid)."""
+    mode = convert.FEED_MODES.to_domain(request.mode)
+    if mode is None:
+        raise invalid("mode", "must be FEED_MODE_NORMAL, FEED_MODE_URGENT or FEED_MODE_NEARBY")
+    size = validation.page_size(request.page_size, default=feed.DEFAULT_PAGE, maximum=feed.MAX_PAGE)
+    query = feed.FeedQuery(mode=mode, page_size=size, page_token=request.page_token)
+    if mode is FeedMode.NEARBY:
+        if not request.HasField("location"):
+            raise invalid("location", "is required for FEED_MODE_NEARBY")
+        latitude, longitude = validation.point(request.location)
+        radius = request.radius_meters or feed.DEFAULT_RADIUS_M
+        if not 0 < radius <= feed.MAX_RADIUS_M:
+            raise invalid("radius_meters", f"must be between 1 and {feed.MAX_RADIUS_M}")
+        query = feed.FeedQuery(mode, size, request.page_token, latitude, longitude, radius)
+    return query

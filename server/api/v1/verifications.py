@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from grpc import aio
@@ -48,6 +48,8 @@ class VerificationService(verification_pb2_grpc.VerificationServiceServicer):
         expires_at = (
             request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None
         )
+        if expires_at is not None and expires_at <= datetime.now(UTC):
+            raise invalid("expires_at", "must be in the future")
         record = await verification.submit(
             self._db, caller.current().user_id, kind, trade, expires_at, documents
         )

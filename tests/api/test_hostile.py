@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import random
 import secrets
 import uuid
@@ -43,7 +44,7 @@ def raw(channel: aio.Channel, method: str) -> Any:
 
 
 async def test_undecodable_bytes_are_invalid_argument_counted_and_logged_once(
-    channel: aio.Channel, server: HustleServer
+    channel: aio.Channel, server: HustleServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Issue 19, item 4: such bytes answered UNKNOWN with the parser's class and text, skipped
     every interceptor and logged an ERROR traceback each."""
@@ -67,9 +68,15 @@ async def test_undecodable_bytes_are_invalid_argument_counted_and_logged_once(
         logger.remove(sink)
     after = await scrape(server)
 
-    access = [r for r in records if r["message"] == "rpc"]
-    assert [r["extra"]["request_id"] for r in access] == [f"garbage-{i}" for i in range(5)]
-    assert {r["extra"]["code"] for r in access} == {"INVALID_ARGUMENT"}
+    # the access lines (JSON logs write them straight to stdout, server/logs.py access_log)
+    logged = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
+    access = [
+        e for e in logged if e["msg"] == "rpc" and e.get("request_id", "").startswith("garbage-")
+    ]
+    assert [e["request_id"] for e in access] == [f"garbage-{i}" for i in range(5)]
+    assert {e["code"] for e in access} == {"INVALID_ARGUMENT"}
     assert [r for r in records if r["level"].name in ("ERROR", "CRITICAL")] == []
     warned = [r for r in records if r["message"].startswith("undecodable requests refused")]
     assert len(warned) == 1  # once per burst, not once per call

@@ -39,7 +39,7 @@ from hustle.v1 import (
     verification_pb2,
     verification_pb2_grpc,
 )
-from server import http, logs, memory, observability, reflection
+from server import http, logs, memory, observability, reflection, versions
 from server.api.v1 import feed as feed_api
 from server.api.v1.auth import AuthService
 from server.api.v1.disputes import DisputeService
@@ -49,6 +49,8 @@ from server.api.v1.tasks import TaskService
 from server.api.v1.uploads import UploadService
 from server.api.v1.users import UserService
 from server.api.v1.verifications import VerificationService
+from server.api.v2 import feed as feed_v2
+from server.api.v2 import registry as v2
 from server.cache import FeedCache
 from server.config import Settings
 from server.db import Database
@@ -67,10 +69,11 @@ from server.ratelimit import RateLimiter, limits_from
 from server.sessions import SessionStore
 from server.storage import Storage
 
-API_VERSIONS = ("hustle.v1",)
+# Every API package this process serves, oldest first (GetServerInfo lists them).
+API_VERSIONS = ("hustle.v1", "hustle.v2")
 # after SIGTERM, grpc stops once no call has arrived for this long (clients wait out their delay)
 QUIET_SECONDS = 0.3
-SERVICE_DESCRIPTORS = (
+V1_SERVICE_DESCRIPTORS = (
     system_pb2.DESCRIPTOR.services_by_name["SystemService"],
     auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
     user_pb2.DESCRIPTOR.services_by_name["UserService"],
@@ -80,6 +83,8 @@ SERVICE_DESCRIPTORS = (
     upload_pb2.DESCRIPTOR.services_by_name["UploadService"],
     verification_pb2.DESCRIPTOR.services_by_name["VerificationService"],
 )
+# Both versions' services: their policies, health, reflection and response types.
+SERVICE_DESCRIPTORS = (*V1_SERVICE_DESCRIPTORS, *v2.SERVICE_DESCRIPTORS)
 SERVICES = tuple(service.full_name for service in SERVICE_DESCRIPTORS)
 
 
@@ -133,6 +138,22 @@ class HustleServer:
         self.policies = policies(SERVICE_DESCRIPTORS)
         self.gate = DrainGate()
         self.feed_service = FeedService(resources.db, self.feed_cache, settings)
+        self.v2_servicers = v2.servicers(
+            v2.Dependencies(
+                db=resources.db,
+                cache=self.feed_cache,
+                sessions=self.sessions,
+                storage=resources.storage,
+                settings=settings,
+                version=logs.version(),
+                api_versions=API_VERSIONS,
+                notices=versions.notices_from(settings),
+                started_at=self.started_at,
+            )
+        )
+        self.feed_service_v2 = next(
+            s for _, s in self.v2_servicers if isinstance(s, feed_v2.FeedService)
+        )
         self._grpc: aio.Server | None = None
         self._http: web.AppRunner | None = None
         self._health_task: asyncio.Task[None] | None = None
@@ -164,7 +185,10 @@ class HustleServer:
                 client_ip_header=self.settings.client_ip_header,
                 trusted_proxy_hops=self.settings.trusted_proxy_hops,
                 # a cached feed page: looked up in admission's own round trip
-                prefetch={"/hustle.v1.FeedService/GetFeed": self.feed_service.cache_slot},
+                prefetch={
+                    "/hustle.v1.FeedService/GetFeed": self.feed_service.cache_slot,
+                    "/hustle.v2.FeedService/GetFeed": self.feed_service_v2.cache_slot,
+                },
             )
         )
         chain.append(
@@ -206,6 +230,7 @@ class HustleServer:
         verification_pb2_grpc.add_VerificationServiceServicer_to_server(
             VerificationService(db, settings), server
         )
+        v2.add_to_server(server, self.v2_servicers)
         health_pb2_grpc.add_HealthServicer_to_server(self.health.servicer, server)
         if self._extra_handlers:
             server.add_generic_rpc_handlers(tuple(self._extra_handlers))

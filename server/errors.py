@@ -2,8 +2,9 @@
 
 Domain code raises `HxError(code, message, field=...)`. The error interceptor turns it into a gRPC
 status with rich details: `google.rpc.ErrorInfo` (reason = the HX code), `google.rpc.BadRequest`
-when a field is named, `google.rpc.RetryInfo` when a retry delay is known. Database rules raise
-with the HX code as SQLSTATE, or carry it in a constraint name (`..._hx008`), so that
+when a field is named (one violation per invalid field: `invalid_fields` makes one error of
+several, as hustle.v2 answers), `google.rpc.RetryInfo` when a retry delay is known. Database
+rules raise with the HX code as SQLSTATE, or carry it in a constraint name (`..._hx008`), so that
 `from_db_error` gives the client the same error whichever layer caught the violation.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -75,8 +77,20 @@ _CONSTRAINT_CODE = re.compile(r"(?:^|_)hx(\d{3})(?:_|$)")
 UNAVAILABLE_RETRY_SECONDS = 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One invalid request field: its path (`task.price.amount_cents`) and what is wrong."""
+
+    field: str
+    description: str
+
+
 class HxError(Exception):
-    """A typed, client-safe error: its code, message and field reach the client as they are."""
+    """A typed, client-safe error: its code, message and field(s) reach the client as they are.
+
+    `field` names the one invalid field of an error about a field; `violations` lists every
+    invalid field (one, `field`'s, unless the error was made from several by `invalid_fields`).
+    """
 
     def __init__(
         self,
@@ -85,12 +99,16 @@ class HxError(Exception):
         *,
         field: str | None = None,
         retry_after_seconds: float | None = None,
+        violations: tuple[Violation, ...] = (),
     ) -> None:
         if code not in CATALOGUE:
             raise ValueError(f"unknown HX code {code!r}")
         self.code = code
         self.message = message or CATALOGUE[code].message
-        self.field = field
+        if not violations and field:
+            violations = (Violation(field, self.message),)
+        self.violations = violations
+        self.field = field or (violations[0].field if violations else None)
         if retry_after_seconds is None and CATALOGUE[code].status is S.UNAVAILABLE:
             retry_after_seconds = UNAVAILABLE_RETRY_SECONDS
         self.retry_after_seconds = retry_after_seconds
@@ -106,17 +124,37 @@ def invalid(field: str, message: str) -> HxError:
     return HxError("HX301", message, field=field)
 
 
+def invalid_fields(violations: Sequence[Violation]) -> HxError:
+    """One HX301 for several invalid fields (each reaches the client as a BadRequest violation,
+    in the order given). A single violation is the same error `invalid` makes."""
+    if not violations:
+        raise ValueError("invalid_fields needs at least one violation")
+    if len(violations) == 1:
+        return invalid(violations[0].field, violations[0].description)
+    listed = "; ".join(f"{v.field} {v.description}" for v in violations)
+    return HxError(
+        "HX301", f"{len(violations)} fields are invalid: {listed}.", violations=tuple(violations)
+    )
+
+
 def to_rpc_status(error: HxError) -> grpc.Status:
     """The gRPC status (code, message and `grpc-status-details-bin` trailer) for an HxError."""
     info = error_details_pb2.ErrorInfo(reason=error.code, domain=ERROR_DOMAIN)
     if error.field:
         info.metadata["field"] = error.field
+    if len(error.violations) > 1:
+        info.metadata["fields"] = ",".join(v.field for v in error.violations)
     details = [info]
-    if error.field:
-        violation = error_details_pb2.BadRequest.FieldViolation(
-            field=error.field, description=error.message
+    if error.violations:
+        bad_request = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
+                for v in error.violations
+            ]
         )
-        details.append(error_details_pb2.BadRequest(field_violations=[violation]))
+        details.append(bad_request)
     if error.retry_after_seconds is not None:
         whole = math.floor(error.retry_after_seconds)
         delay = duration_pb2.Duration(

@@ -14,12 +14,16 @@ UPDATE proofs SET state = %(state)s, rejection_reason = %(reason)s
 RETURNING id;
 
 -- name: list_proofs
+-- A task's proofs, newest first, after a keyset position (none: from the first); `limit` NULL:
+-- all of them.
 SELECT p.id, p.note, p.state, p.rejection_reason, p.created_at,
        array_remove(array_agg(f.upload_id ORDER BY f.position), NULL) AS photos
   FROM proofs p LEFT JOIN proof_photos f ON f.proof_id = p.id
  WHERE p.task_id = %(task_id)s
+   AND (%(after_created)s::timestamptz IS NULL OR (p.created_at, p.id) < (%(after_created)s, %(after_id)s::uuid))
  GROUP BY p.id
- ORDER BY p.created_at DESC;
+ ORDER BY p.created_at DESC, p.id DESC
+ LIMIT %(limit)s;
 
 -- name: latest_proof
 -- A task's newest proof (what a retried submit or review is compared with).

@@ -64,15 +64,19 @@ RETURNING amount_cents, currency, released_cents, refunded_cents;
 SELECT state, amount_cents, currency, payment_reference FROM escrows WHERE task_id = %(task_id)s;
 
 -- name: list_posted
+-- Newest first, after a keyset position; `states` NULL: every state.
 SELECT * FROM task_cards
  WHERE poster_id = %(user_id)s
+   AND (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
    AND (%(after_created)s::timestamptz IS NULL OR (created_at, id) < (%(after_created)s, %(after_id)s::uuid))
  ORDER BY created_at DESC, id DESC
  LIMIT %(limit)s;
 
 -- name: list_accepted
+-- Newest first, after a keyset position; `states` NULL: every state.
 SELECT * FROM task_cards
  WHERE worker_id = %(user_id)s
+   AND (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
    AND (%(after_created)s::timestamptz IS NULL OR (created_at, id) < (%(after_created)s, %(after_id)s::uuid))
  ORDER BY created_at DESC, id DESC
  LIMIT %(limit)s;

@@ -31,16 +31,22 @@ SELECT v.*, ARRAY(SELECT d.upload_id FROM verification_documents d WHERE d.verif
   FROM verification_records v WHERE v.id = %(id)s;
 
 -- name: my_verifications
+-- A user's verifications, newest first, after a keyset position; `limit` NULL: all of them.
 SELECT v.*, ARRAY(SELECT d.upload_id FROM verification_documents d WHERE d.verification_id = v.id
                   ORDER BY d.position) AS documents
-  FROM verification_records v WHERE v.user_id = %(user_id)s
- ORDER BY v.submitted_at DESC;
+  FROM verification_records v
+ WHERE v.user_id = %(user_id)s
+   AND (%(after_submitted)s::timestamptz IS NULL OR (v.submitted_at, v.id) < (%(after_submitted)s, %(after_id)s::uuid))
+ ORDER BY v.submitted_at DESC, v.id DESC
+ LIMIT %(limit)s;
 
 -- name: pending_verifications
+-- The review queue, oldest first, after a keyset position; `kinds` NULL: every kind.
 SELECT v.*, ARRAY(SELECT d.upload_id FROM verification_documents d WHERE d.verification_id = v.id
                   ORDER BY d.position) AS documents
   FROM verification_records v
  WHERE v.state = 'PENDING'
+   AND (%(kinds)s::text[] IS NULL OR v.kind = ANY(%(kinds)s::text[]))
    AND (%(after_submitted)s::timestamptz IS NULL OR (v.submitted_at, v.id) > (%(after_submitted)s, %(after_id)s::uuid))
  ORDER BY v.submitted_at, v.id
  LIMIT %(limit)s;

@@ -131,8 +131,8 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RevokeSession(self, request, context):
-        """End one of the caller's live sessions (e.g. a lost phone). An unknown or already ended
-        session is NOT_FOUND (HX302).
+        """End one of the caller's sessions (e.g. a lost phone). Ending one already ended is OK, so a
+        retry is safe; a session that is not the caller's is NOT_FOUND (HX302).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

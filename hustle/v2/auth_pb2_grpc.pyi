@@ -44,8 +44,8 @@ class AuthServiceStub:
     ListSessions: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListSessionsRequest, _auth_pb2.ListSessionsResponse]
     """The caller's live sessions, newest first. Page size: default 20, at most 100. No filters."""
     RevokeSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RevokeSessionRequest, _auth_pb2.RevokeSessionResponse]
-    """End one of the caller's live sessions (e.g. a lost phone). An unknown or already ended
-    session is NOT_FOUND (HX302).
+    """End one of the caller's sessions (e.g. a lost phone). Ending one already ended is OK, so a
+    retry is safe; a session that is not the caller's is NOT_FOUND (HX302).
     """
     RefreshSession: _grpc.UnaryUnaryMultiCallable[_auth_pb2.RefreshSessionRequest, _auth_pb2.RefreshSessionResponse]
     """Replace this session's token with a new one and extend its expiry; the old token stops
@@ -91,8 +91,8 @@ class AuthServiceAsyncStub(AuthServiceStub):
     ListSessions: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListSessionsRequest, _auth_pb2.ListSessionsResponse]  # type: ignore[assignment]
     """The caller's live sessions, newest first. Page size: default 20, at most 100. No filters."""
     RevokeSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.RevokeSessionRequest, _auth_pb2.RevokeSessionResponse]  # type: ignore[assignment]
-    """End one of the caller's live sessions (e.g. a lost phone). An unknown or already ended
-    session is NOT_FOUND (HX302).
+    """End one of the caller's sessions (e.g. a lost phone). Ending one already ended is OK, so a
+    retry is safe; a session that is not the caller's is NOT_FOUND (HX302).
     """
     RefreshSession: _aio.UnaryUnaryMultiCallable[_auth_pb2.RefreshSessionRequest, _auth_pb2.RefreshSessionResponse]  # type: ignore[assignment]
     """Replace this session's token with a new one and extend its expiry; the old token stops
@@ -165,8 +165,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_pb2.RevokeSessionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.RevokeSessionResponse, _abc.Awaitable[_auth_pb2.RevokeSessionResponse]]:
-        """End one of the caller's live sessions (e.g. a lost phone). An unknown or already ended
-        session is NOT_FOUND (HX302).
+        """End one of the caller's sessions (e.g. a lost phone). Ending one already ended is OK, so a
+        retry is safe; a session that is not the caller's is NOT_FOUND (HX302).
         """
 
     @_abc_1.abstractmethod

@@ -171,13 +171,23 @@ async def reject(db: Database, user_id: str, task_id: str, reason: str) -> Task:
         return await tasks.card(tx, task_id)
 
 
-async def list_for(db: Database, user_id: str, is_admin: bool, task_id: str) -> list[Proof]:
+async def list_for(
+    db: Database,
+    user_id: str,
+    is_admin: bool,
+    task_id: str,
+    after: list[str] | None = None,
+    limit: int | None = None,
+) -> list[Proof]:
+    """A task's proofs, newest first (after the keyset position `after`, at most `limit`; all by
+    default), for its poster, its worker and admins."""
     task = await db.one(tasks.CARD, task_id=task_id)
     if task is None:
         raise HxError("HX302", "No such task.")
     if user_id not in (task.poster_id, task.worker_id) and not is_admin:
         raise HxError("HX202", "This task is not yours.")
-    return await db.all(_LIST, task_id=task_id)
+    created, proof = after if after else (None, None)
+    return await db.all(_LIST, task_id=task_id, after_created=created, after_id=proof, limit=limit)
 
 
 async def approve_overdue(db: Database, batch: int = 200) -> int:

@@ -11,7 +11,7 @@ funding a task with the payment that funded it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -303,21 +303,48 @@ async def get(db: Database, who: Caller, task_id: str) -> Task:
 TaskList = Callable[[Database, str, list[str] | None, int], Awaitable[list[Task]]]
 
 
+def _states(states: Sequence[TaskState]) -> list[str] | None:
+    """A filter's states for SQL (None: no filter)."""
+    return [s.value for s in states] or None
+
+
 async def list_posted(
-    db: Database, user_id: str, after: list[str] | None, limit: int
+    db: Database,
+    user_id: str,
+    after: list[str] | None,
+    limit: int,
+    states: Sequence[TaskState] = (),
 ) -> list[Task]:
-    """The user's posted tasks, newest first, after the keyset position `after`."""
+    """The user's posted tasks, newest first, after the keyset position `after`; only those in
+    `states` when it names any."""
     created, task = after if after else (None, None)
-    return await db.all(_POSTED, user_id=user_id, after_created=created, after_id=task, limit=limit)
+    return await db.all(
+        _POSTED,
+        user_id=user_id,
+        states=_states(states),
+        after_created=created,
+        after_id=task,
+        limit=limit,
+    )
 
 
 async def list_accepted(
-    db: Database, user_id: str, after: list[str] | None, limit: int
+    db: Database,
+    user_id: str,
+    after: list[str] | None,
+    limit: int,
+    states: Sequence[TaskState] = (),
 ) -> list[Task]:
-    """The tasks the user took, newest first, after the keyset position `after`."""
+    """The tasks the user took, newest first, after the keyset position `after`; only those in
+    `states` when it names any."""
     created, task = after if after else (None, None)
     return await db.all(
-        _ACCEPTED, user_id=user_id, after_created=created, after_id=task, limit=limit
+        _ACCEPTED,
+        user_id=user_id,
+        states=_states(states),
+        after_created=created,
+        after_id=task,
+        limit=limit,
     )
 
 

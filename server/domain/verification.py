@@ -7,6 +7,7 @@ on every state change.)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -115,14 +116,33 @@ async def submit(
         return await _card(tx, record_id)
 
 
-async def mine(db: Database, user_id: str) -> list[Verification]:
-    return await db.all(_MINE, user_id=user_id)
-
-
-async def pending(db: Database, after: list[str] | None, limit: int) -> list[Verification]:
-    """The review queue, oldest first, after the keyset position `after`."""
+async def mine(
+    db: Database, user_id: str, after: list[str] | None = None, limit: int | None = None
+) -> list[Verification]:
+    """The user's verifications, newest first (after the keyset position `after`, at most
+    `limit`; all by default)."""
     submitted, record = after if after else (None, None)
-    return await db.all(_PENDING, after_submitted=submitted, after_id=record, limit=limit)
+    return await db.all(
+        _MINE, user_id=user_id, after_submitted=submitted, after_id=record, limit=limit
+    )
+
+
+async def pending(
+    db: Database,
+    after: list[str] | None,
+    limit: int,
+    kinds: Sequence[VerificationKind] = (),
+) -> list[Verification]:
+    """The review queue, oldest first, after the keyset position `after`; only the kinds in
+    `kinds` when it names any."""
+    submitted, record = after if after else (None, None)
+    return await db.all(
+        _PENDING,
+        kinds=[k.value for k in kinds] or None,
+        after_submitted=submitted,
+        after_id=record,
+        limit=limit,
+    )
 
 
 async def review(

@@ -13,6 +13,9 @@ every call of the version, errors included, before the handler runs. Other packa
 version, health, reflection) are untouched, and with nothing configured this interceptor is not
 installed at all.
 
+The notices themselves (`Notice`, `notices_from`) live in server/versions.py, where
+GetServerInfo reads them too.
+
 gRPC sends initial metadata once, and the request-context interceptor sends it (with the
 request id), so this one runs outside it and hands it the headers through
 `server.request_context.adding_response_headers`.
@@ -22,9 +25,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import Any
 
 from grpc import aio
@@ -32,36 +32,9 @@ from grpc import aio
 from server import request_context
 from server.config import Settings
 from server.interceptors.base import AroundInterceptor, split_method
+from server.versions import Notice, notices_from
 
-Headers = tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """What one API version's responses say about its end."""
-
-    deprecated_at: datetime
-    sunset_at: datetime | None = None
-    link: str | None = None
-
-    def headers(self) -> Headers:
-        headers = [("deprecation", f"@{int(self.deprecated_at.timestamp())}")]
-        if self.sunset_at is not None:
-            headers.append(("sunset", format_datetime(self.sunset_at.astimezone(UTC), usegmt=True)))
-        if self.link is not None:
-            rels = ["deprecation"] if self.sunset_at is None else ["deprecation", "sunset"]
-            headers.append(
-                ("link", ", ".join(f'<{self.link}>; rel="{rel}"; type="text/html"' for rel in rels))
-            )
-        return tuple(headers)
-
-
-def notices_from(settings: Settings) -> dict[str, Notice]:
-    """Each API package with a deprecation date set -> its notice."""
-    if settings.v1_deprecated_at is None:
-        return {}
-    link = str(settings.v1_deprecation_link) if settings.v1_deprecation_link else None
-    return {"hustle.v1": Notice(settings.v1_deprecated_at, settings.v1_sunset_at, link)}
+__all__ = ["DeprecationInterceptor", "Notice", "notices_from"]
 
 
 class DeprecationInterceptor(AroundInterceptor):

@@ -170,6 +170,8 @@ def request_for(method: MethodDescriptor, resources: dict[str, Any]) -> tuple[Me
             else:
                 setattr(request, field.name, value)
             names = True
+        elif field.name == "request_id" and field.type == FieldDescriptor.TYPE_STRING:
+            request.request_id = str(uuid.uuid4())  # v2: a retry key, fresh for each call
         elif (
             field.name in TEXT
             and field.type == FieldDescriptor.TYPE_STRING

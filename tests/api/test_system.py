@@ -24,7 +24,7 @@ async def test_get_server_info(channel: aio.Channel, server: HustleServer) -> No
     stub = system_pb2_grpc.SystemServiceStub(channel)
     info = await stub.GetServerInfo(system_pb2.GetServerInfoRequest(), timeout=5)
     assert info.version == "0.1.0"
-    assert list(info.api_versions) == ["hustle.v1"]
+    assert list(info.api_versions) == ["hustle.v1", "hustle.v2"]  # one process serves both
     assert info.build_commit == server.settings.build_commit
     assert info.schema_version == newest_migration()
     started = info.started_at.ToDatetime(tzinfo=UTC)

@@ -374,3 +374,15 @@ async def test_lists_page_with_tokens(market: Market) -> None:
     assert not (
         await market.tasks.ListMyPostedTasks(S.ListMyPostedTasksRequest(), metadata=other.auth)
     ).tasks
+
+
+async def test_a_deadline_past_year_9999_is_invalid_not_internal(market: Market) -> None:
+    poster = market.poster()
+    request = market.draft()
+    request.deadline.seconds = 10**12  # Timestamp.ToDatetime raises ValueError on it
+    error = await fails(
+        market.tasks.CreateTask(request, metadata=poster.auth, timeout=10),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "HX301",
+    )
+    assert error_details(error)["BadRequest"].field_violations[0].field == "deadline"

@@ -91,7 +91,7 @@ def test_a_change_reaches_the_running_server(
         assert newest
 
         # a Python change: the version the server reports
-        module = copy / "server" / "logs.py"  # where version() lives
+        module = copy / "server" / "logs.py"
         source = module.read_text()
         assert 'return metadata.version("hustle")' in source
         module.write_text(

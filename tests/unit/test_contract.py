@@ -33,7 +33,7 @@ NOT_RETRYABLE = {
     "AuthService.SignUp": "public: no caller to remember ids for; a retry finds the account (HX303)",
     "AuthService.SignIn": "a retry opens another session, which is harmless",
     "AuthService.SignOut": "a retry finds the session gone (HX401)",
-    "AuthService.RevokeSession": "a retry finds the session gone (HX302)",
+    "AuthService.RevokeSession": "ending an ended session again is OK: a retry needs no id",
     "AuthService.RefreshSession": "a retry is made with the old token, which no longer works",
     "AuthService.RequestEmailVerification": "a retry sends a new link, the old one is retired",
     "AuthService.VerifyEmail": "single-use token: a retry is told it was used (HX403)",

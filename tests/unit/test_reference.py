@@ -12,7 +12,7 @@ from types import ModuleType
 import pytest
 
 from server.app import SERVICE_DESCRIPTORS
-from server.policy import policy_of
+from server.policy import Retry, policy_of
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "api"
@@ -47,14 +47,18 @@ def test_the_reference_is_up_to_date(tmp_path: Path) -> None:
     assert not stale, f"docs/api/ is stale, run `make protos`: {stale}"
 
 
+@pytest.mark.parametrize("package", ["hustle.v1", "hustle.v2"])
 def test_the_reference_states_the_policy_the_server_enforces(
-    generator: ModuleType, tmp_path: Path
+    generator: ModuleType, tmp_path: Path, package: str
 ) -> None:
-    """For every v1 procedure, the rules the reference prints are those of server/policy.py."""
+    """For every procedure of both versions, the rules the reference prints are those of
+    server/policy.py, the ones the server enforces."""
     image = generator.build_image(tmp_path / "image.binpb")
-    writer = generator.Writer("hustle.v1", image)
+    writer = generator.Writer(package, image)
     served = {}
     for service in SERVICE_DESCRIPTORS:
+        if service.file.package != package:
+            continue
         for method in service.methods:
             served[service.name, method.name] = policy_of(method)
     documented = {
@@ -64,11 +68,16 @@ def test_the_reference_states_the_policy_the_server_enforces(
         for method in service.method
     }
     assert documented.keys() == served.keys()
+    retries = {Retry.HEADER: "idempotency_key", Retry.REQUEST_ID: "request_id"}
     for key, policy in served.items():
         rules = documented[key]
         assert rules.access == policy.access.name, key
         assert rules.group == policy.group.name, key
         assert rules.fail_closed == policy.fail_closed, key
+        if policy.retry is not Retry.NONE:
+            assert rules.idempotency == retries[policy.retry], key
+        else:
+            assert rules.idempotency in ("read", "idempotent", "none"), key
 
 
 def test_the_reference_documents_each_rpc(generator: ModuleType, tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from grpc import aio
@@ -49,7 +48,7 @@ def draft(request: task_pb2.CreateTaskRequest) -> tasks.TaskDraft:
         latitude=latitude,
         longitude=longitude,
         urgent=request.urgent,
-        deadline=validation.deadline(request.deadline.ToDatetime(tzinfo=UTC)),
+        deadline=validation.deadline(validation.moment(request.deadline, "deadline")),
         required_trade=trade,
         required_trust_tier=requirements.required_trust_tier or 1,
         insurance_required=requirements.insurance_required,
@@ -100,7 +99,7 @@ class TaskService(task_pb2_grpc.TaskServiceServicer):
             latitude=latitude,
             longitude=longitude,
             urgent=request.urgent if request.HasField("urgent") else None,
-            deadline=validation.deadline(request.deadline.ToDatetime(tzinfo=UTC))
+            deadline=validation.deadline(validation.moment(request.deadline, "deadline"))
             if request.HasField("deadline")
             else None,
         )

@@ -46,7 +46,9 @@ class VerificationService(verification_pb2_grpc.VerificationServiceServicer):
             for i, u in enumerate(request.document_upload_ids)
         ]
         expires_at = (
-            request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None
+            validation.moment(request.expires_at, "expires_at")
+            if request.HasField("expires_at")
+            else None
         )
         if expires_at is not None and expires_at <= datetime.now(UTC):
             raise invalid("expires_at", "must be in the future")

@@ -4,11 +4,21 @@ relay's process entry point (`--fork-function jobs.registry:relay`)."""
 import asyncio
 import signal
 
-from jobs import capabilities, maintenance, messaging, relay, schedules, sessions, uploads
+from jobs import (
+    backups,
+    capabilities,
+    maintenance,
+    messaging,
+    relay,
+    schedules,
+    sessions,
+    uploads,
+)
 from jobs.broker import broker, settings
 from server.lifecycle import die_with_parent
 
 __all__ = [
+    "backups",
     "broker",
     "capabilities",
     "maintenance",

@@ -151,6 +151,11 @@ class Settings(BaseSettings):
     # unlocks the admin endpoints of the HTTP port (/debug/memory); unset: they do not exist
     admin_http_token: SecretStr | None = None
 
+    # backups (pgBackRest; python -m server backup / restore, scheduled backups when set): the
+    # stanza of DATABASE_URL's cluster, and pgBackRest's configuration file (unset: its default)
+    pgbackrest_stanza: str | None = None
+    pgbackrest_config: Path | None = None
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

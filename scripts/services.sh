@@ -372,9 +372,11 @@ redis_up() {
   port=$(pick_port redis 56379 "${HUSTLE_REDIS_PORT:-}")
   if ! pid_alive "$DEV/redis/redis.pid"; then
     port_busy "$port" && die "port $port (Redis) is taken by another program; set HUSTLE_REDIS_PORT"
+    # The append-only file keeps queued jobs across a restart (fsync once a second; the outbox
+    # sends again whatever a crash loses, docs/RUNBOOK.md).
     redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --dir "$DEV/redis" \
       --pidfile "$DEV/redis/redis.pid" --logfile "$DEV/redis/redis.log" \
-      --save '' --appendonly no >/dev/null
+      --save '' --appendonly yes --appendfsync everysec >/dev/null
     wait_for_port "$port" Redis
     say "Redis started on 127.0.0.1:$port"
   fi

@@ -57,8 +57,12 @@ run: venv
 worker: venv
 	$(WITH_SERVICES) exec python -m server worker
 
+# The suite runs in TEST_WORKERS pytest-xdist workers (each with its own databases, Redis db and
+# bucket: tests/conftest.py); a module's tests stay on one worker. Tests marked `serial` (faults
+# under load, whose bounds are about time) run afterwards, alone.
+TEST_WORKERS ?= 2
 test: venv $(BUF) promtool
-	$(WITH_SERVICES) pytest
+	$(WITH_SERVICES) pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" && pytest -m serial
 
 # Load tests (README "Benchmarks"): seeds hustle_bench_<n> once, writes bench/results/<date>.md.
 BENCH_TASKS ?= 100000

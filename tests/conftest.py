@@ -27,16 +27,14 @@ from grpc import aio
 from server import logs, migrate
 from server.app import HustleServer, Resources
 from server.config import Settings, load_settings
-from tests.helpers import PrivateRedis
+from tests.helpers import TEST_BUCKET, TEST_REDIS_DB, WORKER, PrivateRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 pytest_plugins = ["tests.jobs_harness"]  # capture, worker, db fixtures for job tests
 
-TEMPLATE_DB = "hustle_test_template"
-TEST_BUCKET = "hustle-test"  # the tests' own bucket on the local S3
-TEST_REDIS_DB = 15
+TEMPLATE_DB = f"hustle_test_template_{WORKER}"
 
 
 def _required(name: str) -> str:

@@ -20,6 +20,14 @@ from grpc_status import rpc_status
 
 T = TypeVar("T")
 
+# `make test` runs the suite in pytest-xdist workers (most of its time is spent waiting on
+# servers, workers and databases, not computing): each worker has its own template database
+# (tests/conftest.py), Redis database and bucket; a run without xdist is worker 0.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+WORKER_INDEX = int(WORKER.removeprefix("gw") or 0)
+TEST_BUCKET = f"hustle-test-{WORKER}"  # the tests' own bucket on the local S3
+TEST_REDIS_DB = 15 - WORKER_INDEX  # 15, 14, ... (the dev server uses 0, the bench 12)
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -16,7 +16,7 @@ from server import outbox
 from server.capture import CaptureState, build_app
 from server.config import load_settings
 from server.db import Database
-from tests.helpers import free_port
+from tests.helpers import TEST_BUCKET, free_port
 from tests.processes import Process
 
 
@@ -79,7 +79,7 @@ def job_env(database_url: str, redis_url: str, capture_url: str, **extra: str) -
         "RELAY_SWEEP_SECONDS": "30",
         "SHUTDOWN_GRACE_SECONDS": "5",
         "DB_POOL_MIN_SIZE": "1",
-        "S3_BUCKET": "hustle-test",
+        "S3_BUCKET": TEST_BUCKET,
         **extra,
     }
 

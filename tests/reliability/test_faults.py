@@ -38,7 +38,10 @@ from grpc import aio
 
 from hustle.v1 import auth_pb2, auth_pb2_grpc, feed_pb2, feed_pb2_grpc, user_pb2, user_pb2_grpc
 from server import security
-from tests.helpers import PrivatePostgres, PrivateRedis, eventually, free_port
+from tests.helpers import TEST_BUCKET, PrivatePostgres, PrivateRedis, eventually, free_port
+
+# SIGTERM and restarts under load: its bounds are about time, so it runs alone (make test).
+pytestmark = pytest.mark.serial
 from tests.invariants.world import ARGON
 from tests.load import Load, Outcome, load_until_gone, server_info, unexpected
 from tests.processes import Process, pid_with_local_port, wait_until_serving
@@ -155,7 +158,7 @@ def _env(db_url: str, redis_url: str, capture_url: str) -> dict[str, str]:
         "DATABASE_URL": db_url,
         "REDIS_URL": redis_url,
         "CAPTURE_URL": capture_url,
-        "S3_BUCKET": "hustle-test",
+        "S3_BUCKET": TEST_BUCKET,
         "DB_POOL_MIN_SIZE": "2",
         "DB_POOL_MAX_SIZE": "8",
         "HEALTH_CHECK_INTERVAL_SECONDS": "2",

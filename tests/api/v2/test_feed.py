@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+import pytest
 import redis
 
 from hustle.v1 import feed_pb2 as v1_feed
@@ -13,9 +14,17 @@ from hustle.v2 import common_pb2, feed_pb2
 from server.app import HustleServer
 from tests.api.market import Person
 from tests.api.v2.market import V2, fails, invalid
+from tests.helpers import PrivateRedis
 
 F = feed_pb2
 HERE = common_pb2.LatLng(latitude=34.05, longitude=-118.25)
+
+
+@pytest.fixture
+def redis_url(private_redis: PrivateRedis) -> str:
+    """A Redis of this module's tests alone: one counts the commands Redis runs (INFO
+    commandstats is server-wide, and the suite runs in parallel workers)."""
+    return private_redis.url
 
 
 async def feed(api: V2, who: Person, **request: Any) -> F.GetFeedResponse:

@@ -129,5 +129,6 @@ constraints:
 	  .constraints-venv/bin/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt
 	rm -rf .constraints-venv
 
-clean: stop
-	rm -rf .dev $(VENV) node_modules clients/ts/node_modules clients/ts/build
+clean:
+	scripts/services.sh clean
+	rm -rf $(VENV) node_modules clients/ts/node_modules clients/ts/build

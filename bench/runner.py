@@ -194,7 +194,7 @@ def _server_env(base_env: Mapping[str, str], url: str) -> dict[str, str]:
         "SENDGRID_API_KEY": "SG.bench-unused",
         "TWILIO_ACCOUNT_SID": "ACbench-unused",
         "TWILIO_AUTH_TOKEN": "bench-unused",
-        "TRUST_PROXY_HEADERS": "true",  # behind fly's proxy: Fly-Client-IP is the caller
+        "CLIENT_IP_HEADER": "fly-client-ip",  # behind fly's proxy: Fly-Client-IP is the caller
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "SENTRY_DSN": "",
     }

@@ -8,7 +8,7 @@ what Dramatiq and periodiq expect of the module named on their command lines (`j
 from __future__ import annotations
 
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
@@ -20,7 +20,9 @@ from dramatiq.middleware import (
 from dramatiq.middleware.asyncio import AsyncIO
 from periodiq import PeriodiqMiddleware
 
+from jobs.delivery import OutboxDelivery
 from jobs.observability import JobObservability
+from jobs.relay import live_seconds
 from jobs.runtime import WorkerResources
 from server import logs, observability
 from server.config import Settings, load_settings
@@ -42,8 +44,17 @@ def build_broker(settings: Settings) -> RedisBroker:
         AsyncIO(),
         WorkerResources(settings),
         JobObservability(),
+        OutboxDelivery(live_seconds(settings)),
     ]
-    return RedisBroker(url=str(settings.redis_url), middleware=middleware)  # type: ignore[no-untyped-call]
+    return RedisBroker(  # type: ignore[no-untyped-call]
+        url=str(settings.redis_url),
+        middleware=middleware,
+        # A worker that stops calling Redis for this long (it died: SIGKILL, OOM) is declared
+        # dead by the others, which put its unfinished messages back in their queues. Dramatiq's
+        # default, 60 s, plus its 0.1 % chance of looking per call, took ~3 minutes (issue 19).
+        heartbeat_timeout=int(settings.job_heartbeat_timeout_seconds * 1000),
+        maintenance_chance=round(settings.job_maintenance_chance * MAINTENANCE_SCALE),
+    )
 
 
 settings = load_settings()

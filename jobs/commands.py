@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 
 from server.commands import metrics_dir
 from server.config import Settings
+from server.lifecycle import die_with_parent
 
 
 def worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -18,10 +20,11 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
     Dramatiq runs in a session of its own and gets each stop signal exactly once: process
     managers such as honcho signal a whole process group, and Dramatiq's workers would otherwise
     get it twice (directly and forwarded) and take the second as "kill now", dropping in-flight
-    jobs. Dramatiq stops its workers gracefully within SHUTDOWN_GRACE_SECONDS.
+    jobs. Dramatiq stops its workers gracefully within SHUTDOWN_GRACE_SECONDS. If this process
+    is killed outright (SIGKILL), the kernel sends Dramatiq SIGTERM (server/lifecycle.py), so no
+    orphan keeps consuming jobs.
     """
     metrics_dir(settings, "worker")
-    _serve_worker_metrics(settings)
     command = [
         sys.executable,
         "-m",
@@ -37,7 +40,15 @@ def worker(settings: Settings, args: argparse.Namespace) -> int:
         "jobs.registry:relay_process",
         "--skip-logging",
     ]
-    child = subprocess.Popen(command, start_new_session=True)  # noqa: S603 - our own argv
+    me = os.getpid()
+    child = subprocess.Popen(  # noqa: S603 - our own argv
+        command,
+        start_new_session=True,
+        # Dramatiq stops (gracefully) if this process is killed outright; its own children do
+        # the same for it (jobs.runtime, jobs.registry). Set before any thread starts here.
+        preexec_fn=lambda: die_with_parent(me),
+    )
+    _serve_worker_metrics(settings)
     forwarded = False
 
     def forward(_signum: int, _frame: object) -> None:

@@ -1,9 +1,10 @@
 """Do an outbox job's effect once, however often its message is delivered or retried.
 
-The effect runs inside the transaction that records the outbox row in `job_runs`: a retry of a
-finished job finds the row and does nothing; a concurrent delivery waits on the row lock, then
-finds it; a failed run rolls the record back so that the retry does the work. Only a crash
-between a provider accepting a message and the commit can repeat it.
+The effect runs inside the transaction that records the outbox row in `job_runs` and marks the
+row done: a retry of a finished job finds the record and does nothing; a concurrent delivery
+waits on the row lock, then finds it; a failed run rolls both back so that the retry does the
+work, and a row that is not done is sent again if Redis loses its message (jobs/relay.py). Only
+a crash between a provider accepting a message and the commit can repeat it (docs/RUNBOOK.md).
 """
 
 from __future__ import annotations
@@ -23,5 +24,5 @@ async def once(outbox_id: int, actor: str, effect: Callable[[Session], Awaitable
             logger.info("job already done for this outbox row; skipped")
             return False
         await effect(tx)
-        await tx.execute("outbox_scrub_secrets", id=outbox_id)
+        await tx.execute("outbox_mark_done", id=outbox_id)
     return True

@@ -4,10 +4,21 @@ relay's process entry point (`--fork-function jobs.registry:relay`)."""
 import asyncio
 import signal
 
-from jobs import capabilities, maintenance, messaging, relay, schedules, uploads
+from jobs import (
+    backups,
+    capabilities,
+    maintenance,
+    messaging,
+    relay,
+    schedules,
+    sessions,
+    uploads,
+)
 from jobs.broker import broker, settings
+from server.lifecycle import die_with_parent
 
 __all__ = [
+    "backups",
     "broker",
     "capabilities",
     "maintenance",
@@ -15,6 +26,7 @@ __all__ = [
     "relay",
     "relay_process",
     "schedules",
+    "sessions",
     "settings",
     "uploads",
 ]
@@ -22,6 +34,7 @@ __all__ = [
 
 def relay_process() -> None:
     """The outbox relay as a Dramatiq fork process of `python -m server worker`."""
+    die_with_parent()
 
     async def serve() -> None:
         stop = asyncio.Event()

@@ -19,12 +19,15 @@ from jobs.providers import Providers
 from server.cache import FeedCache
 from server.config import Settings
 from server.db import Database
+from server.lifecycle import die_with_parent
+from server.sessions import SessionStore
 from server.storage import Storage
 
 _db: Database | None = None
 _providers: Providers | None = None
 _cache: FeedCache | None = None
 _storage: Storage | None = None
+_sessions: SessionStore | None = None
 
 
 def db() -> Database:
@@ -45,6 +48,12 @@ def storage() -> Storage:
     return _storage
 
 
+def sessions() -> SessionStore:
+    if _sessions is None:
+        raise RuntimeError("worker resources are not open (is this a worker process?)")
+    return _sessions
+
+
 def feed_cache() -> FeedCache:
     if _cache is None:
         raise RuntimeError("worker resources are not open (is this a worker process?)")
@@ -59,7 +68,8 @@ class WorkerResources(dramatiq.Middleware):
     # resources opened "after" could miss the first messages (the AsyncIO middleware, listed
     # first, has started the event loop thread by now).
     def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
-        global _db, _providers, _cache, _storage
+        global _db, _providers, _cache, _storage, _sessions
+        die_with_parent()  # Dramatiq's main process killed outright: stop, do not linger
         database = Database.from_settings(self._settings, name="hustle-worker")
         loop_thread = get_event_loop_thread()
         assert loop_thread is not None, "the AsyncIO middleware must come first"
@@ -70,6 +80,7 @@ class WorkerResources(dramatiq.Middleware):
             str(self._settings.redis_url), socket_connect_timeout=2, socket_timeout=5
         )
         _cache = FeedCache(client)
+        _sessions = SessionStore(database, client)
         _storage = Storage(self._settings)
         logger.info("worker resources open")
 

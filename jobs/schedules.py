@@ -49,8 +49,17 @@ async def expire_verifications() -> None:
     time_limit=55_000,
 )
 async def sweep_outbox() -> None:
-    """Every minute: dispatch whatever the relay has not (a safety net behind LISTEN/NOTIFY)."""
-    await relay.drain(runtime.db(), broker, settings.relay_batch_size)
+    """Every minute: dispatch whatever the relay has not (a safety net behind LISTEN/NOTIFY),
+    and send again what Redis lost (behind the relay's own sweep)."""
+    live = relay.live_seconds(settings)
+    await relay.drain(runtime.db(), broker, settings.relay_batch_size, live)
+    await relay.resend_lost(
+        runtime.db(),
+        broker,
+        after=settings.outbox_resend_after_seconds,
+        batch=settings.relay_batch_size,
+        live=live,
+    )
     await relay.observe_backlog(runtime.db())
 
 

@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from server import backup
 from server.config import Settings, SettingsError, load_settings
 
 Handler = Callable[[Settings, argparse.Namespace], int]
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--batch", type=int, default=20_000, help="tasks per COPY transaction")
     seed.add_argument("--replace", action="store_true", help="wipe a non-empty database first")
     command("audit", "server.commands.audit", "check every invariant over whole tables")
+    backup.register(command)  # backup, restore (server/backup.py)
 
     dead = command(
         "dead-letters", "jobs.commands.dead_letters", "list (or --redrive) dead-lettered jobs"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,7 +56,9 @@ from server.config import Settings
 from server.db import Database
 from server.health import HealthMonitor
 from server.interceptors.admission import AdmissionInterceptor
+from server.interceptors.decoding import DecodingInterceptor
 from server.interceptors.deprecation import DeprecationInterceptor
+from server.interceptors.drain import DrainGate, DrainInterceptor
 from server.interceptors.errors import ErrorMappingInterceptor
 from server.interceptors.idempotency import IdempotencyInterceptor, response_types
 from server.interceptors.metrics import MetricsInterceptor
@@ -68,6 +71,8 @@ from server.storage import Storage
 
 # Every API package this process serves, oldest first (GetServerInfo lists them).
 API_VERSIONS = ("hustle.v1", "hustle.v2")
+# after SIGTERM, grpc stops once no call has arrived for this long (clients wait out their delay)
+QUIET_SECONDS = 0.3
 V1_SERVICE_DESCRIPTORS = (
     system_pb2.DESCRIPTOR.services_by_name["SystemService"],
     auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
@@ -131,6 +136,7 @@ class HustleServer:
         self.feed_cache = FeedCache(resources.redis)
         self.rate_limiter = RateLimiter(resources.redis, limits_from(settings))
         self.policies = policies(SERVICE_DESCRIPTORS)
+        self.gate = DrainGate()
         self.feed_service = FeedService(resources.db, self.feed_cache, settings)
         self.v2_servicers = v2.servicers(
             v2.Dependencies(
@@ -166,6 +172,8 @@ class HustleServer:
             RequestContextInterceptor(),
             MetricsInterceptor(),
             ErrorMappingInterceptor(),
+            DrainInterceptor(self.gate),
+            DecodingInterceptor(),
         ]
         if sentry_sdk.get_client().is_active():
             chain.append(SentryInterceptor())
@@ -174,7 +182,8 @@ class HustleServer:
                 self.policies,
                 self.sessions,
                 self.rate_limiter,
-                trust_proxy_headers=self.settings.trust_proxy_headers,
+                client_ip_header=self.settings.client_ip_header,
+                trusted_proxy_hops=self.settings.trusted_proxy_hops,
                 # a cached feed page: looked up in admission's own round trip
                 prefetch={
                     "/hustle.v1.FeedService/GetFeed": self.feed_service.cache_slot,
@@ -244,15 +253,23 @@ class HustleServer:
         self._grpc = server
 
     async def stop(self, grace: float) -> None:
-        """Drain: refuse new calls, then NOT_SERVING (gRPC health, /health 503), give in-flight
-        calls `grace` seconds, close. In this order a 503 means new calls are refused
-        (UNAVAILABLE); flipped first, a call could slip in between and, under load, be cut by
-        the stop (CANCELLED, which clients do not retry)."""
-        stopping = asyncio.ensure_future(self._grpc.stop(grace)) if self._grpc else None
-        await asyncio.sleep(0)  # grpc's stop refuses new calls from its first step on
+        """Drain, then stop: in-flight calls finish, none is cancelled.
+
+        1. The gate closes: each call that reaches the server from now on is answered at once
+           with UNAVAILABLE and a retry delay (clients retry, elsewhere), which also empties
+           grpc's backlog of calls received but not yet picked up; health says NOT_SERVING
+           (/health 503) so that load balancers stop sending.
+        2. Calls already inside handlers run until they end, within `grace` seconds.
+        3. When none is in flight and none has arrived for QUIET_SECONDS, grpc stops (the
+           backlog is empty, so it cancels nothing); calls still running at the end of `grace`
+           are cancelled.
+        """
+        deadline = time.monotonic() + grace
+        self.gate.close()
         await self.health.drain()
-        if stopping is not None:
-            await stopping
+        if self._grpc is not None:
+            await self.gate.settle(deadline, QUIET_SECONDS)
+            await self._grpc.stop(max(0.0, deadline - time.monotonic()))
         if self._health_task is not None:
             self._health_task.cancel()
             await asyncio.gather(self._health_task, return_exceptions=True)

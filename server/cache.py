@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 import redis.exceptions
-from loguru import logger
 
 from server import metrics
+from server.outage import Outage
 
 # The page of `query` for `user`, as {key|valid_until, page} (false where unknown). A Lua
 # function, so that the admission script can look a feed page up in its own round trip too
@@ -93,6 +93,7 @@ def keep_prefetched(user_id: str, slot: str, found: list[object] | None) -> None
 class FeedCache:
     def __init__(self, client: aioredis.Redis) -> None:
         self._redis = client
+        self._outage = Outage("feed cache", "pages come from the database")
         self._lookup = client.register_script(_LOOKUP)
         self._remember = client.register_script(_REMEMBER)
 
@@ -113,8 +114,9 @@ class FeedCache:
         try:
             found = await self._lookup(keys=[], args=[user_id, query, int(time.time())])
         except redis.exceptions.RedisError as exc:
-            logger.bind(error=str(exc)).warning("feed cache unavailable")
+            self._outage.failed(exc)
             return Lookup(None, None, 0)
+        self._outage.recovered()
         return Lookup.of(found)
 
     async def remember_user(
@@ -149,4 +151,4 @@ class FeedCache:
         try:
             await operation  # type: ignore[misc]
         except redis.exceptions.RedisError as exc:
-            logger.bind(error=str(exc)).warning("feed cache unavailable; pages expire by their TTL")
+            self._outage.failed(exc)

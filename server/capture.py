@@ -7,14 +7,20 @@ tests, and keeps what it received for inspection:
     GET    /captured[?kind=email|sms]   what was accepted, oldest first (JSON)
     DELETE /captured                    forget it
     POST   /control/fail {"count": n, "status": 503}   fail the next n provider requests
+    POST   /control/hold {"seconds": s}  hold each provider request s seconds before deciding
+                                         (0: stop); a client gone meanwhile (killed) has sent
+                                         nothing: its request is not accepted
+    GET    /control/held                 the requests held now: [{"peer_port": p, "held_s": t}]
 
 `python -m server capture` runs it (make run does); `python -m server captured` lists it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +37,8 @@ class CaptureState:
     attempts: int = 0
     fail_remaining: int = 0
     fail_status: int = 503
+    hold_seconds: float = 0.0
+    held: dict[int, tuple[int, float]] = field(default_factory=dict)  # id -> (peer port, since)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def next_failure(self) -> int | None:
@@ -44,10 +52,30 @@ class CaptureState:
 STATE = web.AppKey("state", CaptureState)
 
 
+async def _hold(state: CaptureState, request: web.Request) -> bool:
+    """Hold the request as /control/hold says; False when its client went away meanwhile."""
+    if state.hold_seconds <= 0:
+        return True
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    ticket = id(request)
+    state.held[ticket] = (int(peer[1]) if peer else 0, time.monotonic())
+    try:
+        deadline = time.monotonic() + state.hold_seconds
+        while time.monotonic() < deadline and state.hold_seconds > 0:
+            await asyncio.sleep(0.05)
+            if request.transport is None or request.transport.is_closing():
+                return False
+    finally:
+        del state.held[ticket]
+    return request.transport is not None and not request.transport.is_closing()
+
+
 def build_app(state: CaptureState | None = None) -> web.Application:
     state = state or CaptureState()
 
     async def sendgrid(request: web.Request) -> web.Response:
+        if not await _hold(state, request):
+            return web.Response(status=499)  # nobody is listening any more
         if not request.headers.get("Authorization", "").startswith("Bearer "):
             return web.json_response(
                 {"errors": [{"message": "authorization required"}]}, status=401
@@ -80,6 +108,8 @@ def build_app(state: CaptureState | None = None) -> web.Application:
         return web.Response(status=202)
 
     async def twilio(request: web.Request) -> web.Response:
+        if not await _hold(state, request):
+            return web.Response(status=499)
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Basic "):
             return web.json_response(
@@ -147,6 +177,16 @@ def build_app(state: CaptureState | None = None) -> web.Application:
         state.fail_status = int(body.get("status", 503))
         return web.json_response({"fail_remaining": state.fail_remaining})
 
+    async def control_hold(request: web.Request) -> web.Response:
+        body = await request.json()
+        state.hold_seconds = float(body.get("seconds", 0))
+        return web.json_response({"hold_seconds": state.hold_seconds})
+
+    async def control_held(_: web.Request) -> web.Response:
+        now = time.monotonic()
+        held = [{"peer_port": port, "held_s": now - since} for port, since in state.held.values()]
+        return web.json_response(held)
+
     app = web.Application()
     app[STATE] = state
     app.router.add_post("/v3/mail/send", sendgrid)
@@ -154,4 +194,6 @@ def build_app(state: CaptureState | None = None) -> web.Application:
     app.router.add_get("/captured", captured)
     app.router.add_delete("/captured", forget)
     app.router.add_post("/control/fail", control_fail)
+    app.router.add_post("/control/hold", control_hold)
+    app.router.add_get("/control/held", control_held)
     return app

@@ -74,8 +74,13 @@ class Settings(BaseSettings):
     # signs page tokens and keys the hashes of one-time codes; required (32+ chars) in prod
     secret_key: SecretStr = SecretStr("dev-only-secret-key-do-not-use-in-production")
     session_ttl_days: Annotated[int, Field(ge=1, le=365)] = 30
-    # take the client IP from Fly-Client-IP / X-Forwarded-For (only behind a trusted proxy)
-    trust_proxy_headers: bool = False
+    # where the caller's IP comes from (per-IP rate limits, sessions): unset, the TCP peer; else
+    # the header the proxy in front sets itself (fly-client-ip behind Fly's HTTP handler), or
+    # x-forwarded-for, read from the right: the address TRUSTED_PROXY_HOPS proxies appended
+    client_ip_header: str | None = None
+    trusted_proxy_hops: Annotated[int, Field(ge=1, le=10)] = 1
+    # replaced by CLIENT_IP_HEADER; refused when set, so that no deployment trusts by accident
+    trust_proxy_headers: bool | None = None
     # requests per minute and group (DOMAIN.md "Rate limits")
     rate_limit_auth_per_minute: Annotated[int, Field(ge=1)] = 5
     rate_limit_read_per_minute: Annotated[int, Field(ge=1)] = 120
@@ -111,6 +116,12 @@ class Settings(BaseSettings):
     job_max_backoff_ms: Annotated[int, Field(ge=1)] = 300_000
     relay_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 200
     relay_sweep_seconds: Annotated[float, Field(gt=0)] = 5.0
+    # a row sent this long ago and not done is checked: if Redis lost its message, sent again
+    outbox_resend_after_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # a worker silent this long is dead, and its unfinished messages go back to their queue
+    # (Dramatiq's heartbeat); each broker call checks for dead workers with this probability
+    job_heartbeat_timeout_seconds: Annotated[float, Field(ge=1)] = 15.0
+    job_maintenance_chance: Annotated[float, Field(gt=0, le=1)] = 0.1
 
     # outbound messages: SendGrid and Twilio when their keys are set; otherwise their SDKs
     # talk to the local capturing endpoint at CAPTURE_URL (dev and tests)
@@ -140,6 +151,11 @@ class Settings(BaseSettings):
     # unlocks the admin endpoints of the HTTP port (/debug/memory); unset: they do not exist
     admin_http_token: SecretStr | None = None
 
+    # backups (pgBackRest; python -m server backup / restore, scheduled backups when set): the
+    # stanza of DATABASE_URL's cluster, and pgBackRest's configuration file (unset: its default)
+    pgbackrest_stanza: str | None = None
+    pgbackrest_config: Path | None = None
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -152,6 +168,26 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_endpoint_is_aws(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("client_ip_header", mode="before")
+    @classmethod
+    def _header_name(cls, value: object) -> object:
+        if value in ("", None):
+            return None
+        name = str(value).strip().lower()
+        if not name.replace("-", "").isalnum():
+            raise ValueError("must be an HTTP header name such as fly-client-ip")
+        return name
+
+    @field_validator("trust_proxy_headers")
+    @classmethod
+    def _gone(cls, value: object) -> object:
+        if value is not None:
+            raise ValueError(
+                "is no longer read: set CLIENT_IP_HEADER to the header your proxy sets itself "
+                "(fly-client-ip behind Fly's HTTP handler), or leave it unset to use the peer"
+            )
+        return value
 
     @field_validator("sentry_dsn", mode="before")
     @classmethod

@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 import grpc
 import psycopg
@@ -72,6 +73,8 @@ CATALOGUE = MappingProxyType(
 )
 
 _CONSTRAINT_CODE = re.compile(r"(?:^|_)hx(\d{3})(?:_|$)")
+# An UNAVAILABLE answer always says when to retry (clients back off by it, not at once).
+UNAVAILABLE_RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,8 @@ class HxError(Exception):
             violations = (Violation(field, self.message),)
         self.violations = violations
         self.field = field or (violations[0].field if violations else None)
+        if retry_after_seconds is None and CATALOGUE[code].status is S.UNAVAILABLE:
+            retry_after_seconds = UNAVAILABLE_RETRY_SECONDS
         self.retry_after_seconds = retry_after_seconds
         super().__init__(f"{code}: {self.message}")
 
@@ -162,9 +167,25 @@ def to_rpc_status(error: HxError) -> grpc.Status:
         message.Pack(detail)
         packed.append(message)
     code_value = getattr(code_pb2, error.status.name)
-    return rpc_status.to_status(
+    status = rpc_status.to_status(
         status_pb2.Status(code=code_value, message=error.message, details=packed)
     )
+    if error.status is S.UNAVAILABLE and error.retry_after_seconds is not None:
+        # gRPC's own retry policy (gRFC A6) waits this long before its next attempt.
+        pushback = ("grpc-retry-pushback-ms", str(round(error.retry_after_seconds * 1000)))
+        return _Status(status.code, status.details, (*status.trailing_metadata, pushback))
+    return status
+
+
+class _Status(grpc.Status):
+    """A gRPC status with the trailing metadata we choose (grpc.Status is abstract)."""
+
+    def __init__(
+        self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[Any, ...]
+    ) -> None:
+        self.code = code
+        self.details = details
+        self.trailing_metadata = trailing_metadata
 
 
 def from_db_error(exc: BaseException) -> HxError | None:

@@ -150,9 +150,11 @@ def build_app(
             return web.json_response({"status": "draining"}, status=503)
         if not state.checked:
             return web.json_response({"status": "starting"}, status=503)
-        if state.failing:
+        if not state.serving:
             body = {"status": "failing", "failing": state.failing}
             return web.json_response(body, status=503)
+        if state.failing:  # served without a non-critical dependency (Redis)
+            return web.json_response({"status": "degraded", "degraded": state.degraded})
         return web.json_response({"status": "ok"})
 
     async def prometheus(_: web.Request) -> web.Response:

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sys
+import time
 import traceback
 from datetime import UTC, datetime
 from importlib import metadata
@@ -129,6 +130,25 @@ def access_log(method: str, code: str, duration_ms: float, peer: str) -> None:
     sys.stdout.flush()
 
 
+class OncePerMinute(logging.Filter):
+    """Lets a repeated log message through once a minute: psycopg_pool warns on every failed
+    reconnection attempt (several a second per process while the database is down)."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self._prefix = prefix
+        self._last = -60.0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(self._prefix):
+            return True
+        now = time.monotonic()
+        if now - self._last < 60:
+            return False
+        self._last = now
+        return True
+
+
 def configure_logging(settings: Settings) -> None:
     global _json_access, _PID
     _PID = os.getpid()
@@ -150,6 +170,11 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(handlers=[_ToLoguru()], level=logging.INFO, force=True)
     # Twilio's SDK logs every request and response at INFO: noise, and numbers we redact.
     logging.getLogger("twilio.http").setLevel(logging.WARNING)
+    # psycopg_pool warns on each failed reconnection attempt: once a minute is enough.
+    pool_log = logging.getLogger("psycopg.pool")
+    for old in [f for f in pool_log.filters if isinstance(f, OncePerMinute)]:
+        pool_log.removeFilter(old)
+    pool_log.addFilter(OncePerMinute("error connecting in"))
 
 
 def redact_email(address: str) -> str:

@@ -37,6 +37,15 @@ RPC_LATENCY = Histogram(
     ["grpc_service", "grpc_method"],
     buckets=_LATENCY,
 )
+RPC_REFUSED_DRAINING = Counter(
+    "grpc_server_refused_draining_total",
+    "Calls answered UNAVAILABLE (with a retry delay) because the server was shutting down.",
+)
+RPC_UNDECODABLE = Counter(
+    "grpc_server_undecodable_requests_total",
+    "Calls refused because their bytes were not the method's request message (HX301).",
+    ["grpc_service", "grpc_method"],
+)
 
 DB_QUERY_SECONDS = Histogram(
     "db_query_duration_seconds", "Time of each named SQL statement.", ["query"], buckets=_LATENCY
@@ -48,6 +57,10 @@ DB_POOL_IN_USE = Gauge(
     "db_pool_connections_in_use",
     "Connections checked out of the pool.",
     multiprocess_mode="livesum",
+)
+DB_POOL_DISCARDED = Counter(
+    "db_pool_connections_discarded_total",
+    "Pooled connections found dead at checkout (after a database restart) and replaced.",
 )
 DB_POOL_WAITING = Gauge(
     "db_pool_requests_waiting",
@@ -133,6 +146,16 @@ OUTBOX_OLDEST_SECONDS = Gauge(
     "Age of the oldest undispatched outbox row.",
     multiprocess_mode="livemax",
 )
+OUTBOX_UNFINISHED = Gauge(
+    "outbox_unfinished",
+    "Outbox rows sent to the broker whose job is not done yet (in flight, or waiting to retry).",
+    multiprocess_mode="livemax",
+)
+OUTBOX_RESENT = Counter(
+    "outbox_resent_total",
+    "Outbox rows sent again because Redis had lost their messages (a flush, a restart), by actor.",
+    ["actor"],
+)
 # "actor", not "job": Prometheus gives every target a `job` label (a scraped one would be
 # renamed exported_job).
 RELAY_DISPATCHED = Counter(
@@ -140,6 +163,20 @@ RELAY_DISPATCHED = Counter(
 )
 RELAY_ERRORS = Counter(
     "outbox_relay_errors_total", "Relay batches the broker refused (e.g. Redis down)."
+)
+
+# Long-running loops (the outbox relay, the health monitor) survive any outage of what they
+# use; these say whether each is working or waiting one out, and how often a round failed.
+LOOP_UP = Gauge(
+    "background_loop_up",
+    "1 while a long-running loop works, 0 while it waits out a failure (lowest over processes).",
+    ["loop"],
+    multiprocess_mode="livemin",
+)
+LOOP_FAILURES = Counter(
+    "background_loop_failures_total",
+    "Rounds of a long-running loop that failed, by what failed (database, redis, unexpected).",
+    ["loop", "cause"],
 )
 
 

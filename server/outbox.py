@@ -23,7 +23,9 @@ from server.db import Session
 
 # Every job the outbox may carry: each is a Dramatiq actor taking (outbox_id, payload)
 # (tests/unit/test_jobs.py checks the two lists agree).
-JOBS = frozenset({"email.send", "sms.send", "capability.recompute", "upload.process"})
+JOBS = frozenset(
+    {"email.send", "sms.send", "capability.recompute", "upload.process", "session.forget"}
+)
 
 
 async def enqueue(

@@ -27,12 +27,12 @@ from collections.abc import Mapping, Sequence
 
 import redis.asyncio as aioredis
 import redis.exceptions
-from loguru import logger
 
 from server import metrics
 from server.cache import FEED_LOOKUP
 from server.config import Settings
 from server.errors import HxError
+from server.outage import Outage
 from server.policy import Group
 
 WINDOW_SECONDS = 60.0
@@ -125,7 +125,7 @@ class RateLimiter:
         self._session_script = redis_client.register_script(_SESSION_SCRIPT)
         self._session_feed_script = redis_client.register_script(_SESSION_FEED_SCRIPT)
         self._local: dict[str, deque[int]] = defaultdict(deque)
-        self._last_warning = 0.0
+        self._outage = Outage("rate limiter", "counting with a per-process budget")
 
     async def check(self, group: Group, identities: Sequence[str], *, fail_closed: bool) -> None:
         """Count one call of `group` for every identity, or raise HX501 with the retry delay."""
@@ -139,15 +139,13 @@ class RateLimiter:
                 )
             )
         except redis.exceptions.RedisError as exc:
+            self._outage.failed(exc)
             if fail_closed:
                 raise HxError("HX902", "Rate limiting is unavailable; retry shortly.") from exc
             metrics.RATE_LIMIT_FALLBACK.labels(group.value).inc()
-            if time.monotonic() - self._last_warning > 30:
-                self._last_warning = time.monotonic()
-                logger.bind(error=str(exc)).warning(
-                    "rate limiter: Redis unreachable; using a per-process budget"
-                )
             wait_ms = self._check_locally(keys, now, limit)
+        else:
+            self._outage.recovered()
         _refuse_if(group, wait_ms)
 
     async def check_session(

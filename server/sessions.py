@@ -17,10 +17,11 @@ from datetime import datetime
 
 import redis.asyncio as aioredis
 import redis.exceptions
-from loguru import logger
 
+from server import outbox
 from server.caller import Caller
 from server.db import Database, Rows
+from server.outage import Outage
 
 CACHE_SECONDS = 3600
 
@@ -51,6 +52,7 @@ class SessionStore:
     def __init__(self, db: Database, redis_client: aioredis.Redis) -> None:
         self._db = db
         self._redis = redis_client
+        self._outage = Outage("session cache", "sessions are read from the database")
 
     @staticmethod
     def cache_key(token_hash: bytes) -> str:
@@ -70,8 +72,10 @@ class SessionStore:
         try:
             cached = await self._redis.get(_key(token_hash))
         except redis.exceptions.RedisError as exc:
-            logger.bind(error=str(exc)).warning("session cache unavailable; asking the database")
+            self._outage.failed(exc)
             cached = None
+        else:
+            self._outage.recovered()
         if cached is not None and (found := self.from_cache(cached, token_hash)) is not None:
             return found
         row = await self._db.one(_BY_TOKEN, token_hash=token_hash)
@@ -99,10 +103,29 @@ class SessionStore:
         return caller
 
     async def forget(self, user_id: str, token_hashes: Iterable[bytes]) -> None:
-        """Drop revoked tokens from the cache (called after the revocation commits)."""
+        """Drop revoked tokens from the cache (called after the revocation commits).
+
+        When Redis cannot be reached the revocation still stands (the database is asked on
+        every call meanwhile), but the entries would outlive the outage (Redis keeps its data
+        across a restart): a `session.forget` job is queued instead, which the worker runs once
+        Redis is back."""
         hashes = [bytes(h) for h in token_hashes]
         if not hashes:
             return
+        try:
+            await self.drop(user_id, hashes)
+        except redis.exceptions.RedisError as exc:
+            self._outage.failed(exc)
+            async with self._db.transaction() as tx:
+                await outbox.enqueue(
+                    tx,
+                    "session.forget",
+                    {"user_id": user_id, "token_hashes": [h.hex() for h in hashes]},
+                )
+
+    async def drop(self, user_id: str, token_hashes: Iterable[bytes]) -> None:
+        """Delete the tokens' cache entries (raises when Redis cannot be reached)."""
+        hashes = [bytes(h) for h in token_hashes]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(*(_key(h) for h in hashes))
             pipe.srem(_user_key(user_id), *(h.hex() for h in hashes))

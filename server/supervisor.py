@@ -26,6 +26,7 @@ from loguru import logger
 
 from server import logs
 from server.config import Settings, load_settings
+from server.lifecycle import die_with_parent
 
 READY_TIMEOUT_SECONDS = 90.0
 
@@ -45,6 +46,7 @@ SERVE = "server.app:serve"
 
 
 def _child(index: int, reuse_port: bool, ready: Connection, target: str) -> None:
+    die_with_parent()  # the supervisor killed outright: stop serving, do not hold the port
     settings = load_settings()
     module, _, name = target.partition(":")
     served = importlib.import_module(module)

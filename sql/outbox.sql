@@ -1,4 +1,4 @@
--- Queries of the transactional outbox (migrations 0001 and 0008).
+-- Queries of the transactional outbox (migrations 0001, 0008 and 0012).
 
 -- name: outbox_enqueue
 -- A job, written in the caller's transaction; the relay sends it once the transaction commits.
@@ -30,19 +30,52 @@ UPDATE outbox SET attempts = attempts + 1, last_error = %(error)s
  WHERE id = ANY(%(ids)s);
 
 -- name: outbox_backlog
-SELECT count(*) AS backlog,
-       COALESCE(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest_seconds
+-- Rows waiting for the relay (and the age of the oldest), and rows sent but not yet done.
+SELECT count(*) FILTER (WHERE dispatched_at IS NULL) AS backlog,
+       COALESCE(extract(epoch FROM now() - min(created_at) FILTER (WHERE dispatched_at IS NULL)),
+                0)::float8 AS oldest_seconds,
+       count(*) FILTER (WHERE dispatched_at IS NOT NULL) AS unfinished
   FROM outbox
- WHERE dispatched_at IS NULL AND failed_at IS NULL;
+ WHERE (dispatched_at IS NULL AND failed_at IS NULL)
+    OR (dispatched_at IS NOT NULL AND done_at IS NULL AND dead_at IS NULL);
 
 -- name: outbox_next_due
 -- When the next delayed row becomes due (NULL: none is waiting).
 SELECT min(available_at) FROM outbox
  WHERE dispatched_at IS NULL AND failed_at IS NULL AND available_at > now();
 
--- name: outbox_scrub_secrets
--- Once a job is done, the secrets its payload carried (codes, links) are no longer kept.
-UPDATE outbox SET payload = payload - 'secrets' WHERE id = %(id)s AND payload ? 'secrets';
+-- name: outbox_mark_done
+-- In the transaction of the job's effect: the row is done, and the secrets its payload carried
+-- (codes, links) are no longer kept. (A message sent by a relay whose stamp was then lost is done
+-- all the same: it counts as dispatched.)
+UPDATE outbox
+   SET done_at = now(), dead_at = NULL, dispatched_at = COALESCE(dispatched_at, now()),
+       payload = payload - 'secrets'
+ WHERE id = %(id)s;
+
+-- name: outbox_mark_dead
+-- Its message failed every retry and waits in the dead-letter queue: not the sweep's to resend.
+UPDATE outbox SET dead_at = now(), last_error = %(error)s
+ WHERE id = %(id)s AND done_at IS NULL AND dispatched_at IS NOT NULL;
+
+-- name: outbox_claim_unfinished
+-- Rows sent at least %(after)s seconds ago and not done, after the id %(after_id)s (the sweep's
+-- keyset), locked so that concurrent sweeps take different ones (the relay then asks Redis
+-- whether each one's message is still there).
+SELECT id, job, payload, attempts
+  FROM outbox
+ WHERE dispatched_at IS NOT NULL AND done_at IS NULL AND dead_at IS NULL
+   AND dispatched_at < now() - make_interval(secs => %(after)s)
+   AND id > %(after_id)s
+ ORDER BY id
+ LIMIT %(batch)s
+   FOR UPDATE SKIP LOCKED;
+
+-- name: outbox_mark_resent
+-- Sent again because Redis had lost its message: the sweep waits its delay again from now.
+UPDATE outbox SET dispatched_at = now(), attempts = attempts + 1,
+       last_error = 'sent again: its message was no longer in Redis'
+ WHERE id = ANY(%(ids)s);
 
 -- name: job_claim
 -- Claim an outbox row for an actor's effect; NULL when it was done before. The caller keeps its
@@ -52,12 +85,13 @@ ON CONFLICT (outbox_id) DO NOTHING
 RETURNING outbox_id;
 
 -- name: purge_dispatched
--- Forget rows dispatched longer ago than the retention (their job_runs go with them). Bounded
--- per run so a backlog never holds a long lock.
+-- Forget rows that finished (done, or dead-lettered) longer ago than the retention (their
+-- job_runs go with them); rows sent but never finished stay, for an operator. Bounded per run so
+-- a backlog never holds a long lock.
 DELETE FROM outbox
  WHERE id IN (
        SELECT id FROM outbox
-        WHERE dispatched_at < now() - make_interval(days => %(retention_days)s)
-        ORDER BY id
+        WHERE coalesce(done_at, dead_at) < now() - make_interval(days => %(retention_days)s)
+          AND (done_at IS NOT NULL OR dead_at IS NOT NULL)
         LIMIT %(batch)s)
 RETURNING id;

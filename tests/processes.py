@@ -72,3 +72,27 @@ def wait_until_serving(port: int, process: Process, timeout: float = 60.0) -> No
                 pass
             time.sleep(0.1)
     raise AssertionError(f"server not SERVING after {timeout} s:\n{process.output}")
+
+
+def pid_with_local_port(port: int) -> int | None:
+    """The process holding a TCP socket whose local port is `port` (from /proc), if any."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as rows:
+                next(rows)
+                for row in rows:
+                    fields = row.split()
+                    if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(fields[9])
+        except OSError:
+            continue
+    targets = {f"socket:[{inode}]" for inode in inodes if inode != "0"}
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in targets:
+                    return int(pid)
+        except OSError:
+            continue
+    return None

@@ -27,7 +27,7 @@ from server import metrics, pagination
 from server.cache import FeedCache
 from server.db import Database, Session
 from server.domain import feed
-from server.domain.records import FeedEntry, Task
+from server.domain.records import FeedEntry, FeedMode, Task
 
 _CARD_HITS = metrics.FEED_CARDS.labels("hit")
 _CARD_MISSES = metrics.FEED_CARDS.labels("miss")
@@ -42,7 +42,7 @@ class PageEncoder(Protocol):
         """A task card as this version's message, serialized."""
         ...
 
-    def page(self, items: Sequence[tuple[bytes, float]], next_token: str) -> bytes:
+    def page(self, items: Sequence[tuple[bytes, float]], next_token: str, mode: FeedMode) -> bytes:
         """The response: (card bytes, distance) per item, then the next page's token."""
         ...
 
@@ -126,7 +126,7 @@ class FeedPages:
         if found.key is None:
             profile = await feed.profile(self._db, user_id)
             if profile is None:  # no capability profile yet: nothing is eligible
-                return self._encoder.page((), "")
+                return self._encoder.page((), "", query.mode)
             valid_until = profile.valid_until.timestamp() if profile.valid_until else None
             await self._cache.remember_user(
                 user_id, profile.version, profile.location_state or "", valid_until
@@ -147,7 +147,7 @@ class FeedPages:
             else ""
         )
         body = self._encoder.page(
-            [(c, e.distance) for c, e in zip(cards, shown, strict=True)], token
+            [(c, e.distance) for c, e in zip(cards, shown, strict=True)], token, query.mode
         )
         if found.key is not None:
             await self._cache.store(

@@ -23,6 +23,7 @@ round trip in all.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -46,13 +47,32 @@ def bearer_token(context: Context) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def client_ip(context: Context, trust_proxy_headers: bool) -> str:
-    if trust_proxy_headers:
-        forwarded = metadata_value(context, "fly-client-ip") or metadata_value(
-            context, "x-forwarded-for"
-        )
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+def client_ip(context: Context, header: str | None = None, hops: int = 1) -> str:
+    """The caller's IP address.
+
+    Without `header`: the TCP peer. With it (CLIENT_IP_HEADER, the header the proxy in front
+    sets), only what that proxy wrote, never a value the client chose: `x-forwarded-for` is read
+    from the right, where each of the `hops` trusted proxies appended the address it saw (the
+    entries to their left are whatever the client sent); any other header (fly-client-ip, which
+    Fly's HTTP handler sets itself) counts in its last occurrence. A missing or malformed value
+    falls back to the peer, which is the proxy: one shared budget, never a fresh one.
+    """
+    if header is not None:
+        values = [
+            value.decode("ascii", "replace") if isinstance(value, bytes) else value
+            for key, value in context.invocation_metadata() or ()
+            if key == header
+        ]
+        if values:
+            if header == "x-forwarded-for":
+                entries = [e.strip() for v in values for e in v.split(",")]
+                found = entries[-hops] if len(entries) >= hops else ""
+            else:
+                found = values[-1].strip()
+            try:
+                return str(ipaddress.ip_address(found))
+            except ValueError:
+                pass
     peer = context.peer() or "unknown"  # "ipv4:1.2.3.4:567", "ipv6:[::1]:567"
     kind, _, address = peer.partition(":")
     if kind == "ipv6" and address.startswith("["):
@@ -67,14 +87,16 @@ class AdmissionInterceptor(AroundInterceptor):
         sessions: SessionStore,
         limiter: RateLimiter,
         *,
-        trust_proxy_headers: bool,
+        client_ip_header: str | None = None,
+        trusted_proxy_hops: int = 1,
         prefetch: Mapping[str, Callable[[Any], str | None]] | None = None,
     ) -> None:
         super().__init__()
         self._policies = policies
         self._sessions = sessions
         self._limiter = limiter
-        self._trust_proxy_headers = trust_proxy_headers
+        self._client_ip_header = client_ip_header
+        self._trusted_proxy_hops = trusted_proxy_hops
         self._prefetch = dict(prefetch or {})
 
     @asynccontextmanager
@@ -137,7 +159,7 @@ class AdmissionInterceptor(AroundInterceptor):
         return identities
 
     def _ip(self, context: Context) -> str:
-        ip = client_ip(context, self._trust_proxy_headers)
+        ip = client_ip(context, self._client_ip_header, self._trusted_proxy_hops)
         request_context.set_client_ip(ip)
         return f"ip:{ip}"
 

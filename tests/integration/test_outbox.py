@@ -101,13 +101,18 @@ async def test_twilio_request_is_right(
     assert sms["to"] == "+15557654321"
     assert sms["from"] == "+15005550006"
     assert sms["body"].startswith("482913 is your Hustle verification code")
-    # the code left the outbox once the job was done
+    # the code left the outbox once the job was done, in the same transaction that marked it done
     payload = await eventually(
-        lambda: rows(database_url, "SELECT payload FROM outbox WHERE id = %s", outbox_id),
+        lambda: rows(
+            database_url,
+            "SELECT payload, done_at IS NOT NULL, dispatched_at <= done_at FROM outbox WHERE id = %s",
+            outbox_id,
+        ),
         lambda r: "secrets" not in r[0][0],
         what="the secrets to be scrubbed",
     )
     assert payload[0][0]["to"] == "+15557654321"
+    assert payload[0][1:] == (True, True)
     assert not any("482913" in line or "7654321" in line for line in worker.process.lines)
 
 

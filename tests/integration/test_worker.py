@@ -33,13 +33,14 @@ async def test_outbox_purge_runs_in_the_worker(
 ) -> None:
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         await conn.execute(
-            "INSERT INTO outbox (job, created_at, dispatched_at) VALUES "
-            "('email.send', now() - interval '30 days', now() - interval '30 days'),"  # old: purged
-            "('email.send', now() - interval '1 day', now() - interval '1 day'),"  # recent: kept
-            "('email.send', now() - interval '30 days', NULL)"  # never dispatched: kept
+            "INSERT INTO outbox (job, created_at, dispatched_at, done_at) VALUES "
+            "('email.send', now() - interval '30 days', now() - interval '30 days', now() - interval '30 days'),"  # old: purged
+            "('email.send', now() - interval '1 day', now() - interval '1 day', now() - interval '1 day'),"  # recent: kept
+            "('email.send', now() - interval '30 days', NULL, NULL),"  # never dispatched: kept
+            "('email.send', now() - interval '30 days', now() - interval '30 days', NULL)"  # never done: kept
         )
         cur = await conn.execute("SELECT count(*) FROM outbox")
-        assert (await cur.fetchone()) == (3,)
+        assert (await cur.fetchone()) == (4,)
 
         # Enqueue the way any producer would: a message on the Redis broker.
         sender = RedisBroker(url=redis_url)
@@ -61,9 +62,9 @@ async def test_outbox_purge_runs_in_the_worker(
             return [(r[0], r[1]) for r in await cur.fetchall()]
 
         rows = await eventually(
-            remaining, lambda r: len(r) == 2, timeout=60, what=f"the purge\n{worker.output}"
+            remaining, lambda r: len(r) == 3, timeout=60, what=f"the purge\n{worker.output}"
         )
-    assert [dispatched_is_null for _, dispatched_is_null in rows] == [False, True]
+    assert [dispatched_is_null for _, dispatched_is_null in rows] == [False, True, False]
 
     def purge_logs() -> list[dict[str, object]]:
         logged = [json.loads(line) for line in worker.lines if line.startswith("{")]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 
@@ -71,3 +73,62 @@ def test_a_taken_port_is_refused(
     second = serve(database_url, redis_url, grpc_port, free_port(), 2)
     assert second.wait(timeout=60) == 2
     assert f"GRPC_PORT {grpc_port} is already in use" in second.output
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (from /proc: each process's parent)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    # "pid (comm) state ppid ...": comm may hold spaces, so split after it
+                    parents[int(entry)] = int(stat.read().rpartition(")")[2].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    living = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rpartition(")")[2].split()[0] != "Z":
+                    living.add(pid)
+        except OSError:
+            continue
+    return living
+
+
+def test_killing_the_worker_command_stops_its_children(database_url: str, redis_url: str) -> None:
+    """Issue 19, item 6: `python -m server worker` killed with SIGKILL left Dramatiq's processes
+    running as orphans (still consuming jobs)."""
+    process = Process(
+        ["worker", "--processes", "1", "--threads", "2"],
+        {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "SHUTDOWN_GRACE_SECONDS": "5",
+         "WORKER_METRICS_PORT": "0", "DB_POOL_MIN_SIZE": "1"},
+    )  # fmt: skip
+    children: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while "outbox relay listening" not in process.output:  # every child is up by then
+            assert time.monotonic() < deadline, process.output
+            assert process.popen.poll() is None, process.output
+            time.sleep(0.1)
+        children = descendants(process.popen.pid)
+        assert len(children) >= 3, children  # Dramatiq's main, a worker process, the relay
+        process.popen.kill()
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while alive(children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert alive(children) == set(), process.output[-2000:]
+    finally:
+        process.stop()
+        for pid in alive(children):  # orphans, when the test fails: ours to clean up
+            os.kill(pid, signal.SIGKILL)

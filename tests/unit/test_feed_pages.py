@@ -12,7 +12,7 @@ from hustle.v1 import feed_pb2
 from server.api.feed_pages import CardCache, varint
 from server.api.v1 import convert
 from server.api.v1.feed import V1Pages
-from server.domain.records import EscrowState, Task, TaskState
+from server.domain.records import EscrowState, FeedMode, Task, TaskState
 
 BASE = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -70,7 +70,7 @@ def test_an_assembled_page_is_the_generated_messages_bytes(
     items: list[tuple[Task, float]], token: str
 ) -> None:
     encoder = V1Pages()
-    assembled = encoder.page([(encoder.card(t), d) for t, d in items], token)
+    assembled = encoder.page([(encoder.card(t), d) for t, d in items], token, FeedMode.NORMAL)
     expected = feed_pb2.GetFeedResponse(
         items=[feed_pb2.FeedItem(task=convert.task(t), distance_meters=d) for t, d in items],
         next_page_token=token,

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hustle.v2 import feed_pb2
 from server.api.v2 import convert
 from server.api.v2.feed import V2Pages
-from server.domain.records import Task
+from server.domain.records import FeedMode, Task
 from tests.unit.test_feed_pages import distances, tasks
 
 
@@ -23,8 +23,9 @@ from tests.unit.test_feed_pages import distances, tasks
 def test_an_assembled_v2_page_is_the_generated_messages_bytes(
     items: list[tuple[Task, float]], token: str, nearby: bool
 ) -> None:
-    encoder = V2Pages(distances=nearby)
-    assembled = encoder.page([(encoder.card(t), d) for t, d in items], token)
+    encoder = V2Pages()
+    mode = FeedMode.NEARBY if nearby else FeedMode.NORMAL
+    assembled = encoder.page([(encoder.card(t), d) for t, d in items], token, mode)
     expected = feed_pb2.GetFeedResponse(
         items=[
             feed_pb2.FeedItem(task=convert.task(t), distance_meters=d if nearby else None)
@@ -38,7 +39,8 @@ def test_an_assembled_v2_page_is_the_generated_messages_bytes(
 
 
 def test_a_nearby_task_at_the_point_has_distance_zero() -> None:
-    encoder = V2Pages(distances=True)
-    [item] = feed_pb2.GetFeedResponse.FromString(encoder.page([(b"", 0.0)], "")).items
+    encoder = V2Pages()
+    page = encoder.page([(b"", 0.0)], "", FeedMode.NEARBY)
+    [item] = feed_pb2.GetFeedResponse.FromString(page).items
     assert item.HasField("distance_meters")
     assert item.distance_meters == 0.0

@@ -24,6 +24,15 @@ def test_every_outbox_job_is_an_actor_taking_outbox_id_and_payload() -> None:
         assert params == ["outbox_id", "payload"], job
 
 
+def test_every_outbox_actor_runs_its_effect_through_once() -> None:
+    """A row is done only when once() commits (jobs/once.py): an actor that skipped it would
+    never finish its rows, and the relay's sweep would send them again when their marker
+    expires, doing the effect twice."""
+    for job in outbox.JOBS:
+        source = inspect.getsource(broker.get_actor(job).fn)
+        assert f'once(outbox_id, "{job}"' in source, job
+
+
 def test_the_schema_only_queues_known_jobs() -> None:
     from server.migrate import MIGRATIONS_DIR
 

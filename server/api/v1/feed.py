@@ -44,7 +44,7 @@ class V1Pages:
     def card(self, task: Task) -> bytes:
         return convert.task(task).SerializeToString()
 
-    def page(self, items: Sequence[tuple[bytes, float]], next_token: str) -> bytes:
+    def page(self, items: Sequence[tuple[bytes, float]], next_token: str, mode: FeedMode) -> bytes:
         body = b"".join(
             length_delimited(_ITEMS, length_delimited(_TASK, card) + double(_DISTANCE, distance))
             for card, distance in items

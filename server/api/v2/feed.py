@@ -2,9 +2,7 @@
 caches and assembles it; a cached page is sent as the stored bytes).
 
 v2's `FeedItem.distance_meters` is `optional`: present in NEARBY pages only, where 0 is a real
-distance, and absent elsewhere. A page encoder writes every item of a page the same way, so
-NEARBY pages have an encoder of their own (`V2Pages(distances=True)`); both share the cards of
-this process (a card is the same v2 Task message whatever the feed).
+distance, and absent elsewhere.
 """
 
 from __future__ import annotations
@@ -46,18 +44,15 @@ _DISTANCE = _tag(feed_pb2.FeedItem, "distance_meters", 1)
 
 class V2Pages:
     """v2's GetFeedResponse, byte for byte what the generated message would serialize: with
-    each item's distance (`distances`, NEARBY: written even when 0) or without."""
+    each item's distance in NEARBY pages (written even when 0), without it in the others."""
 
     namespace = "v2"
-
-    def __init__(self, *, distances: bool) -> None:
-        self.distances = distances
 
     def card(self, task: Task) -> bytes:
         return convert.task(task).SerializeToString()
 
-    def page(self, items: Sequence[tuple[bytes, float]], next_token: str) -> bytes:
-        if self.distances:
+    def page(self, items: Sequence[tuple[bytes, float]], next_token: str, mode: FeedMode) -> bytes:
+        if mode is FeedMode.NEARBY:
             body = b"".join(
                 length_delimited(
                     _ITEMS,
@@ -127,20 +122,17 @@ def query_of(request: feed_pb2.GetFeedRequest) -> feed.FeedQuery:
 
 class FeedService:
     def __init__(self, db: Database, cache: FeedCache, settings: Settings) -> None:
-        secret = settings.secret_key.get_secret_value()
-        capacity = settings.feed_card_cache_entries
-        self.pages = FeedPages(db, cache, secret, V2Pages(distances=False), card_capacity=capacity)
-        self.nearby_pages = FeedPages(
-            db, cache, secret, V2Pages(distances=True), card_capacity=capacity
+        self.pages = FeedPages(
+            db,
+            cache,
+            settings.secret_key.get_secret_value(),
+            V2Pages(),
+            card_capacity=settings.feed_card_cache_entries,
         )
-        self.nearby_pages.cards = self.pages.cards  # one card cache for both
-
-    def _pages(self, query: feed.FeedQuery) -> FeedPages:
-        return self.nearby_pages if query.mode is FeedMode.NEARBY else self.pages
 
     async def GetFeed(self, request: feed_pb2.GetFeedRequest, context: Context) -> bytes:
         query = query_of(request)
-        return await self._pages(query).page(caller.current().user_id, query)
+        return await self.pages.page(caller.current().user_id, query)
 
     def cache_slot(self, request: feed_pb2.GetFeedRequest) -> str | None:
         """The request's page slot, for admission to look up in its round trip (None when the
@@ -149,4 +141,4 @@ class FeedService:
             query = query_of(request)
         except HxError:
             return None
-        return self._pages(query).slot(query)
+        return self.pages.slot(query)

@@ -10,6 +10,8 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
+# The TypeScript client's packages (clients/ts: connect-es, protoc-gen-es, tsc, its own Node).
+CLIENT_TS := clients/ts/node_modules/.installed
 # The released contract (hustle.v1 and hustle.v2) that `buf breaking` guards; see
 # docs/VERSIONING.md, "Accepting a breaking change".
 BASELINE := protos/released.binpb
@@ -23,7 +25,7 @@ help:
 	@echo "make test    run the whole test suite on real services"
 	@echo "make bench   load-test with ghz on a seeded database (BENCH_TASKS=1000000 for the large run)"
 	@echo "make lint    buf lint + format + breaking, ruff lint + format check, mypy, promtool"
-	@echo "make protos  regenerate hustle/ and the API reference (docs/api/) from protos/"
+	@echo "make protos  regenerate hustle/, clients/ts/src/gen/ and the API reference (docs/api/) from protos/"
 	@echo "make baseline  record protos/ as the released contract (ACCEPT_BREAKING=1 for a break)"
 	@echo "make stop    stop the private services that make run / make test started"
 
@@ -35,6 +37,10 @@ venv: $(STAMP)
 
 $(BUF): package.json package-lock.json
 	scripts/node.sh
+	@touch $@
+
+$(CLIENT_TS): clients/ts/package.json clients/ts/package-lock.json
+	scripts/node.sh clients/ts
 	@touch $@
 
 services: venv
@@ -61,7 +67,7 @@ worker: venv
 # bucket: tests/conftest.py); a module's tests stay on one worker. Tests marked `serial` (faults
 # under load, whose bounds are about time) run afterwards, alone.
 TEST_WORKERS ?= 2
-test: venv $(BUF) promtool
+test: venv $(BUF) $(CLIENT_TS) promtool
 	$(WITH_SERVICES) pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" && pytest -m serial
 
 # Load tests (README "Benchmarks"): seeds hustle_bench_<n> once, writes bench/results/<date>.md.
@@ -109,8 +115,9 @@ fmt: venv $(BUF)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-protos: venv $(BUF)
+protos: venv $(BUF) $(CLIENT_TS)
 	$(BIN)/python scripts/gen_protos.py
+	$(BIN)/python scripts/gen_ts.py
 	$(BIN)/python scripts/gen_reference.py
 
 dashboards: venv
@@ -128,4 +135,4 @@ constraints:
 
 clean:
 	scripts/services.sh clean
-	rm -rf $(VENV) node_modules
+	rm -rf $(VENV) node_modules clients/ts/node_modules clients/ts/build

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Install the Node tooling of package-lock.json (buf) into node_modules/, after installing Node
-# itself from Debian's packages when it is missing (as root on Debian; otherwise say what to do).
+# Install the Node packages of a package-lock.json into its node_modules/: the root's (buf) by
+# default, or a folder's (`scripts/node.sh clients/ts`: the TypeScript client, which brings its
+# own Node 24 as the `node` package), after installing Node itself from Debian's packages when
+# it is missing (as root on Debian; otherwise say what to do).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT/${1:-.}"
 
 if ! command -v npm >/dev/null; then
   if [[ $(id -u) -eq 0 && -f /etc/debian_version ]] && command -v apt-get >/dev/null; then

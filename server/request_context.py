@@ -91,3 +91,24 @@ def adding_response_headers(headers: Sequence[tuple[str, str]]) -> Iterator[None
         yield
     finally:
         _response_headers.reset(token)
+
+
+# A unary call's response headers, held until its outcome is known (see
+# server/interceptors/request_context.py): whoever answers first takes them.
+_held_headers: ContextVar[list[tuple[str, str]] | None] = ContextVar(
+    "hustle_held_headers", default=None
+)
+
+
+def hold_headers(headers: Sequence[tuple[str, str]]) -> None:
+    """The outermost interceptor: these headers are to go with the call's answer."""
+    _held_headers.set(list(headers))
+
+
+def take_held_headers() -> tuple[tuple[str, str], ...] | None:
+    """The held headers, once (None when none are held or they were taken)."""
+    held = _held_headers.get()
+    if held is None:
+        return None
+    _held_headers.set(None)
+    return tuple(held)

@@ -22,18 +22,12 @@ from tests.api.market import Market
 from tests.helpers import PrivateRedis
 
 
-
 @pytest.fixture
 def redis_url(private_redis: PrivateRedis) -> str:
     """A Redis of this module's tests alone: one counts the commands Redis runs (INFO
     commandstats is server-wide, and the suite runs in parallel workers)."""
     return private_redis.url
 
-@pytest.fixture
-def redis_url(private_redis: PrivateRedis) -> str:
-    """A Redis of this module's tests alone: they count the commands Redis runs (INFO
-    commandstats is server-wide, and the suite runs in parallel workers)."""
-    return private_redis.url
 
 @pytest.fixture
 async def app(

@@ -39,13 +39,13 @@ from grpc import aio
 from hustle.v1 import auth_pb2, auth_pb2_grpc, feed_pb2, feed_pb2_grpc, user_pb2, user_pb2_grpc
 from server import security
 from tests.helpers import TEST_BUCKET, PrivatePostgres, PrivateRedis, eventually, free_port
-
-# SIGTERM and restarts under load: its bounds are about time, so it runs alone (make test).
-pytestmark = pytest.mark.serial
 from tests.invariants.world import ARGON
 from tests.load import Load, Outcome, load_until_gone, server_info, unexpected
 from tests.processes import Process, pid_with_local_port, wait_until_serving
 from tests.reliability.conftest import empty_tables
+
+# SIGTERM and restarts under load: its bounds are about time, so it runs alone (make test).
+pytestmark = pytest.mark.serial
 
 RESET_SUBJECT = "Reset your Hustle password"
 ACCOUNTS = 600  # addresses for RequestPasswordReset, each asked once

@@ -221,10 +221,12 @@ pg_up() {
   if ! pg_running; then
     port_busy "$port" && die "port $port (PostgreSQL) is taken by another program; set HUSTLE_PG_PORT"
     pg_write_conf "$port"
+    local recovering=0 # asked before the start: a short recovery can be over when pg_ctl returns
+    [[ -f "$(pg_data)/recovery.signal" ]] && recovering=1
     as_postgres "$PGBIN/pg_ctl" -D "$(pg_data)" -l "$PG_HOME/postgres.log" -w -t 60 start >/dev/null ||
       die "PostgreSQL did not start: see $PG_HOME/postgres.log"
     say "PostgreSQL started on 127.0.0.1:$port"
-    pg_wait_recovered
+    ((recovering)) && pg_wait_recovered
   fi
   echo "$port" >"$DEV/pg.port"
   local url="postgresql://postgres@127.0.0.1:$port"
@@ -234,8 +236,6 @@ pg_up() {
   echo "export DATABASE_URL=\${DATABASE_URL:-$url/$PG_DB}" >>"$DEV/env.tmp"
 }
 
-# After `python -m server restore` (in place) the cluster replays WAL up to its target when
-# it starts, then promotes and deletes recovery.signal: wait for that before using it.
 # Whether the running cluster has this script's settings (its socket folder says so).
 pg_current_setup() {
   local found
@@ -244,9 +244,10 @@ pg_current_setup() {
   [[ "$found" == "$PG_SOCKET_DIR" ]]
 }
 
+# After `python -m server restore` (in place) the cluster replays WAL up to its target when
+# it starts, then promotes and deletes recovery.signal: wait for that before using it.
 pg_wait_recovered() {
   local i
-  [[ -f "$(pg_data)/recovery.signal" ]] || return 0
   say "PostgreSQL is recovering to a restore's target: waiting until it is done"
   for ((i = 0; i < 36000; i++)); do
     [[ -f "$(pg_data)/recovery.signal" ]] || { say "recovery done"; return 0; }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -36,16 +38,44 @@ class Capture:
 
 
 @pytest.fixture
-async def capture() -> AsyncIterator[Capture]:
-    """The SendGrid/Twilio stand-in, in this process, on a port of its own."""
+def capture() -> Iterator[Capture]:
+    """The SendGrid/Twilio stand-in on a port of its own, served by a thread with its own event
+    loop: a worker finishing its jobs at teardown reaches it even while the test's loop is blocked
+    (waiting for that worker to exit) or no longer running."""
     state = CaptureState()
-    runner = web.AppRunner(build_app(state), access_log=None)
-    await runner.setup()
     port = free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    yield Capture(f"http://127.0.0.1:{port}", state)
-    await runner.cleanup()
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    runner = web.AppRunner(build_app(state), access_log=None)
+
+    async def start() -> None:
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+
+    failed: list[BaseException] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(start())
+        except BaseException as exc:  # handed to the test below
+            failed.append(exc)
+            return
+        finally:
+            ready.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=serve, name="capture", daemon=True)
+    thread.start()
+    if not ready.wait(timeout=30) or failed:
+        raise RuntimeError("the capture endpoint did not start") from (failed or [None])[0]
+    try:
+        yield Capture(f"http://127.0.0.1:{port}", state)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
 
 
 @dataclass

@@ -49,11 +49,14 @@ CATALOGUE = MappingProxyType(
         "HX101": Spec(S.FAILED_PRECONDITION, "XP is awarded only for a released escrow."),
         "HX102": Spec(S.FAILED_PRECONDITION, "Ledgers are append-only."),
         "HX103": Spec(S.ALREADY_EXISTS, "XP was already awarded for this escrow."),
+        "HX104": Spec(S.FAILED_PRECONDITION, "A trust tier changes only with a reason."),
         # eligibility and ownership
         "HX201": Spec(S.PERMISSION_DENIED, "You are not eligible for this task."),
         "HX202": Spec(S.PERMISSION_DENIED, "This is not yours."),
         "HX203": Spec(S.FAILED_PRECONDITION, "The task was already taken."),
         "HX204": Spec(S.FAILED_PRECONDITION, "The task's escrow is not funded."),
+        "HX205": Spec(S.PERMISSION_DENIED, "Only an admin may do this."),
+        "HX206": Spec(S.FAILED_PRECONDITION, "Not on yourself, and not on the last admin."),
         # input
         "HX301": Spec(S.INVALID_ARGUMENT, "Invalid argument."),
         "HX302": Spec(S.NOT_FOUND, "Not found."),
@@ -64,6 +67,18 @@ CATALOGUE = MappingProxyType(
         "HX402": Spec(S.UNAUTHENTICATED, "Wrong credentials."),
         "HX403": Spec(S.FAILED_PRECONDITION, "The code is invalid, expired or already used."),
         "HX404": Spec(S.RESOURCE_EXHAUSTED, "Too many attempts."),
+        "HX405": Spec(S.PERMISSION_DENIED, "This account is suspended or banned."),
+        # messaging and ratings (Part 2)
+        "HX801": Spec(S.FAILED_PRECONDITION, "This task's thread is closed."),
+        "HX802": Spec(S.PERMISSION_DENIED, "Only the task's poster and worker take part."),
+        "HX803": Spec(S.INVALID_ARGUMENT, "A message has at most 3 ready photos."),
+        "HX804": Spec(S.INVALID_ARGUMENT, "A message has 1 to 500 characters."),
+        "HX807": Spec(S.FAILED_PRECONDITION, "Only a completed task is rated."),
+        "HX808": Spec(S.FAILED_PRECONDITION, "The rating window is closed."),
+        "HX809": Spec(S.FAILED_PRECONDITION, "A rating cannot change."),
+        "HX810": Spec(S.INVALID_ARGUMENT, "A rating has 1 to 5 stars."),
+        "HX811": Spec(S.INVALID_ARGUMENT, "A rating's comment has at most 500 characters."),
+        "HX812": Spec(S.INVALID_ARGUMENT, "No links, phone numbers or emails in messages."),
         # limits
         "HX501": Spec(S.RESOURCE_EXHAUSTED, "Too many requests; retry later."),
         # internal

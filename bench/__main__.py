@@ -38,6 +38,12 @@ def cli(argv: list[str] | None = None) -> int:
         help="the sustained feed's rate (default: half the cached maximum)",
     )
     parser.add_argument(
+        "--soak-seconds",
+        type=int,
+        default=600,
+        help="the mixed-traffic soak's length, RSS slope per process (0: no soak)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="also run the cached feed under py-spy (.bench/profile/)",
@@ -47,7 +53,7 @@ def cli(argv: list[str] | None = None) -> int:
         default="",
         help="run only these scenarios, comma-separated (echo, feed_normal_cold, feed_normal, "
         "feed_normal_half, feed_nearby_light, feed_nearby, db_ceiling, get_task, create_task, "
-        "accept_task, sign_in, feed_sustained)",
+        "accept_task, sign_in, feed_sustained, soak)",
     )
     parser.add_argument(
         "--server-root",
@@ -64,6 +70,7 @@ def cli(argv: list[str] | None = None) -> int:
         connections=args.connections,
         sustained_seconds=args.sustained_seconds,
         sustained_rps=args.sustained_rps,
+        soak_seconds=args.soak_seconds,
         profile=args.profile,
         only=frozenset(s.strip() for s in args.only.split(",") if s.strip()),
         server_root=args.server_root.resolve() if args.server_root else None,

@@ -228,6 +228,16 @@ def _targets(
                 f"({size['tasks']:,} tasks) | at most {worst:.0f} MiB, grew ≤ {grew:.0f} MiB "
                 f"over it | {_verdict(worst <= RSS_MIB)} |"
             )
+    for size in sizes:
+        soak = _find(size, "soak")
+        if soak:
+            bound = soak["bound_mib_per_hour"]
+            serving = {k: v for k, v in soak["rss_slope_mib_per_hour"].items() if k != "supervisor"}
+            worst = max(serving.values(), default=float("nan"))
+            out.append(
+                f"| Soak: RSS slope per server process ≤ {bound:g} MiB/h ({size['tasks']:,} "
+                f"tasks) | at most {worst:+.1f} MiB/h | {_verdict(worst <= bound)} |"
+            )
     for scenario in HALVED:
         now, then = _find(main, scenario), _find(before.get(TARGET_SIZE), scenario)
         label = f"{scenario}: server CPU per call halved ({at})"

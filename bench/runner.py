@@ -13,8 +13,9 @@ import os
 import secrets
 import shutil
 import subprocess
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,8 @@ class Plan:
     cold_rps: int = 200
     sustained_seconds: int = 60
     sustained_rps: int = 0  # 0: half the measured cached-feed maximum
+    soak_seconds: int = 600  # the mixed-traffic soak (0: none)
+    soak_bound_mib_per_hour: float = 20.0  # the RSS slope a server process may show in it
     profile: bool = False  # py-spy the server during the cached and the uncached feed runs
     accept_rps_bound: int = 800  # the most accepts a second the pool is sized for
     only: frozenset[str] = frozenset()  # run only these scenarios (empty: all)
@@ -239,6 +242,8 @@ def _run_size(session: Session, tasks: int, url: str, base_env: Mapping[str, str
             session.measure("sign_in", "SignIn (argon2id verify)", host)
         if plan.wants("feed_sustained"):
             _sustained(session, running, made)
+        if plan.wants("soak") and plan.soak_seconds > 0:
+            _soak(session, running, made)
         rss = running.rss_by_process()
     session.rows.append(_memory_row(rss))
 
@@ -247,13 +252,20 @@ def _warm_sessions(session: Session, host: str, made: fixtures.Fixtures) -> None
     """Each caller once through an authenticated call, as a returning user's session is cached
     (the callers of the scenarios that run)."""
     plan = session.plan
-    feeds = ("feed_normal_cold", "feed_normal", "feed_normal_half", "feed_sustained", "get_task")
+    feeds = (
+        "feed_normal_cold",
+        "feed_normal",
+        "feed_normal_half",
+        "feed_sustained",
+        "get_task",
+        "soak",
+    )
     nearby = ("feed_nearby", "feed_nearby_light")
     for role, count, used_by in (
         ("reader", made.readers, feeds),
         ("nearby", made.nearby, ("feed_nearby",)),
         ("nearbywarm", made.nearby_warm, nearby),
-        ("nearbylight", made.nearby_light, ("feed_nearby_light",)),
+        ("nearbylight", made.nearby_light, ("feed_nearby_light", "soak")),
         ("accept", made.accept, ("accept_task",)),
         ("acceptwarm", made.accept_warm, ("accept_task",)),
     ):
@@ -472,6 +484,122 @@ def _sustained(session: Session, running: servers.Running, made: fixtures.Fixtur
         f"feed_sustained: {result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms, "
         f"{result.error_count} errors; RSS {before:.0f} → {after:.0f} MiB"
     )
+
+
+# The soak's mixed traffic: (ghz config, requests per second, overrides). Reads at the rates of
+# a busy afternoon for one machine, most of them cache hits, with uncached NEARBY pages between.
+SOAK_MIX: tuple[tuple[str, int, dict[str, str]], ...] = (
+    ("feed_normal", 150, {"metadata": _bearer("reader")}),
+    ("get_task", 60, {}),
+    (
+        "feed_nearby",
+        20,
+        {"data_file": "bench/data/feed_nearby_light.json", "metadata": _bearer("nearbylight")},
+    ),
+)
+SOAK_SAMPLE_SECONDS = 10.0
+SOAK_SETTLE_SECONDS = 60.0  # samples before this are the heap's first growth, not a leak
+
+
+def rss_slopes(samples: Sequence[tuple[float, Mapping[str, float]]]) -> dict[str, float]:
+    """Least-squares slope of each process's RSS, MiB per hour, over (seconds, {name: MiB})."""
+    slopes: dict[str, float] = {}
+    names = set().union(*(mib for _, mib in samples)) if samples else set()
+    for name in sorted(names):
+        points = [(t, mib[name]) for t, mib in samples if name in mib]
+        if len(points) < 3:
+            continue
+        mean_t = sum(t for t, _ in points) / len(points)
+        mean_m = sum(m for _, m in points) / len(points)
+        spread = sum((t - mean_t) ** 2 for t, _ in points)
+        if spread:
+            slope = sum((t - mean_t) * (m - mean_m) for t, m in points) / spread
+            slopes[name] = round(slope * 3600, 1)
+    return slopes
+
+
+def _soak(session: Session, running: servers.Running, made: fixtures.Fixtures) -> None:
+    """Mixed traffic for soak_seconds, each process's RSS sampled meanwhile: its slope (MiB per
+    hour, after the first minute) shows a leak that a one-minute run hides."""
+    plan = session.plan
+    _fill(session, running.host, made, "soak.fill")
+    samples: list[tuple[float, dict[str, float]]] = []
+    results: dict[str, ghz.Result] = {}
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def drive(config: str, rate: int, overrides: dict[str, str]) -> None:
+        try:
+            results[config] = session.call(
+                config,
+                running.host,
+                f"soak.{config}",
+                keep=True,
+                rps=rate,
+                duration=f"{plan.soak_seconds}s",
+                **overrides,
+            )
+        except BaseException as exc:  # reported below, after every driver has ended
+            failures.append(exc)
+
+    drivers = [
+        threading.Thread(target=drive, args=mix, name=f"soak-{mix[0]}", daemon=True)
+        for mix in SOAK_MIX
+    ]
+    started = time.monotonic()
+    for thread in drivers:
+        thread.start()
+    while any(thread.is_alive() for thread in drivers):
+        samples.append((time.monotonic() - started, running.rss_by_process()))
+        stop.wait(SOAK_SAMPLE_SECONDS)
+    samples.append((time.monotonic() - started, running.rss_by_process()))
+    if failures:
+        raise RuntimeError(f"the soak's traffic failed: {failures[0]}") from failures[0]
+    settled = [(t, mib) for t, mib in samples if t >= SOAK_SETTLE_SECONDS]
+    slopes = rss_slopes(settled)
+    count = sum(r.count for r in results.values())
+    errors = sum(r.error_count for r in results.values())
+    statuses: dict[str, int] = {}
+    for result in results.values():
+        for code, n in result.statuses.items():
+            statuses[code] = statuses.get(code, 0) + n
+    elapsed = samples[-1][0]
+    row = Row(
+        "soak",
+        f"Soak: mixed reads for {plan.soak_seconds // 60} min (RSS slope per process)",
+        ", ".join(f"{config} {rate} req/s" for config, rate, _ in SOAK_MIX),
+        {
+            "count": count,
+            "rps": round(count / elapsed, 1) if elapsed else 0.0,
+            "error_count": errors,
+            "statuses": statuses,
+            "p50_ms": float("nan"),  # three kinds of call: their latencies do not add up
+            "p95_ms": float("nan"),
+            "p99_ms": max((r.p99_ms for r in results.values()), default=float("nan")),
+            "rss_slope_mib_per_hour": slopes,
+            "rss_first_mib": samples[0][1],
+            "rss_last_mib": samples[-1][1],
+            "bound_mib_per_hour": plan.soak_bound_mib_per_hour,
+        },
+    )
+    serving = {name: slope for name, slope in slopes.items() if name != "supervisor"}
+    over = {name: slope for name, slope in serving.items() if slope > plan.soak_bound_mib_per_hour}
+    row.notes.append(
+        "RSS slope after the first minute, MiB/h (least squares over a sample every "
+        f"{SOAK_SAMPLE_SECONDS:g} s): "
+        + ", ".join(f"{name} {slope:+.1f}" for name, slope in slopes.items())
+        + f"; bound {plan.soak_bound_mib_per_hour:g} MiB/h per server process: "
+        + ("exceeded by " + ", ".join(over) if over else "held")
+    )
+    row.notes.append(
+        "RSS first → last sample: "
+        + ", ".join(
+            f"{name} {samples[0][1].get(name, 0):.0f} → {mib:.0f}"
+            for name, mib in samples[-1][1].items()
+        )
+    )
+    session.rows.append(row)
+    logger.info(f"soak: {count:,} calls, {errors} errors, RSS slopes {slopes} MiB/h")
 
 
 def _commit(plan: Plan) -> str:

@@ -9,7 +9,7 @@ import uuid
 import psycopg
 import pytest
 
-from tests.invariants.world import World, hx_code
+from tests.invariants.world import World, hx_code, refused
 
 ESCROW_STATES = ("PENDING", "FUNDED", "LOCKED_DISPUTE", "RELEASED", "REFUNDED", "REFUND_PARTIAL")
 ALLOWED = {
@@ -18,12 +18,6 @@ ALLOWED = {
     ("LOCKED_DISPUTE", "RELEASED"), ("LOCKED_DISPUTE", "REFUNDED"), ("LOCKED_DISPUTE", "REFUND_PARTIAL"),
 }  # fmt: skip
 SETTLED = {"RELEASED", "REFUNDED", "REFUND_PARTIAL"}
-
-
-def refused(world: World, code: str, query: str, *params: object) -> None:
-    with pytest.raises(psycopg.Error) as caught:
-        world.rows(query, *params)
-    assert hx_code(caught.value) == code, caught.value
 
 
 def task_with_escrow_in(world: World, state: str) -> uuid.UUID:

@@ -9,13 +9,7 @@ import uuid
 import psycopg
 import pytest
 
-from tests.invariants.world import ARGON, World, hx_code
-
-
-def refused(world: World, code: str, query: str, *params: object) -> None:
-    with pytest.raises(psycopg.Error) as caught:
-        world.rows(query, *params)
-    assert hx_code(caught.value) == code, caught.value
+from tests.invariants.world import ARGON, World, hx_code, refused
 
 
 def test_one_account_per_email(world: World) -> None:

@@ -3,16 +3,9 @@ always the ledger's sum (INV-1, INV-5, INV-7)."""
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 
-from tests.invariants.world import World, hx_code
-
-
-def refused(world: World, code: str, query: str, *params: object) -> None:
-    with pytest.raises(psycopg.Error) as caught:
-        world.rows(query, *params)
-    assert hx_code(caught.value) == code, caught.value
+from tests.invariants.world import World, refused
 
 
 def award_sql() -> str:

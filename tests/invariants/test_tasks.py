@@ -11,7 +11,7 @@ import itertools
 import psycopg
 import pytest
 
-from tests.invariants.world import TASK_STATES, World, hx_code
+from tests.invariants.world import TASK_STATES, World, hx_code, refused
 
 ALLOWED = {
     ("OPEN", "ACCEPTED"), ("OPEN", "CANCELLED"), ("OPEN", "EXPIRED"),
@@ -25,12 +25,6 @@ FORBIDDEN = sorted(
     for a, b in itertools.product(TASK_STATES, TASK_STATES)
     if a != b and (a, b) not in ALLOWED
 )
-
-
-def refused(world: World, code: str, query: str, *params: object) -> None:
-    with pytest.raises(psycopg.Error) as caught:
-        world.rows(query, *params)
-    assert hx_code(caught.value) == code, caught.value
 
 
 @pytest.mark.parametrize(("source", "target"), FORBIDDEN)

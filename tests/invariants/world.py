@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+import pytest
 
 _counter = itertools.count(1)
 ARGON = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
@@ -37,6 +38,13 @@ def hx_code(error: psycopg.Error) -> str:
         if part.startswith("hx") and part[2:].isdigit():
             return part.upper()
     return f"{type(error).__name__}:{error.sqlstate}"
+
+
+def refused(world: World, code: str, query: str, *params: object) -> None:
+    """The statement fails, and with this HX code."""
+    with pytest.raises(psycopg.Error) as caught:
+        world.rows(query, *params)
+    assert hx_code(caught.value) == code, caught.value
 
 
 class World:

@@ -486,17 +486,25 @@ def _sustained(session: Session, running: servers.Running, made: fixtures.Fixtur
     )
 
 
-# The soak's mixed traffic: (ghz config, requests per second, overrides). Reads at the rates of
-# a busy afternoon for one machine, most of them cache hits, with uncached NEARBY pages between.
-SOAK_MIX: tuple[tuple[str, int, dict[str, str]], ...] = (
-    ("feed_normal", 150, {"metadata": _bearer("reader")}),
-    ("get_task", 60, {}),
-    (
-        "feed_nearby",
-        20,
-        {"data_file": "bench/data/feed_nearby_light.json", "metadata": _bearer("nearbylight")},
-    ),
-)
+def _soak_mix(made: fixtures.Fixtures) -> tuple[tuple[str, int, dict[str, str]], ...]:
+    """The soak's mixed traffic: (ghz config, requests per second, overrides). Reads at the rates
+    of a busy afternoon for one machine, most of them cache hits, with NEARBY pages between. A
+    run this long outlasts one caller per request: callers are drawn at random from their role."""
+    nearby = fixtures.token("nearbylight", f"{{{{randomInt 0 {made.nearby_light}}}}}")
+    return (
+        ("feed_normal", 150, {}),  # its config draws readers at random already
+        ("get_task", 60, {}),
+        (
+            "feed_nearby",
+            20,
+            {
+                "data_file": "bench/data/feed_nearby_light.json",
+                "metadata": json.dumps({"authorization": f"Bearer {nearby}"}),
+            },
+        ),
+    )
+
+
 SOAK_SAMPLE_SECONDS = 10.0
 SOAK_SETTLE_SECONDS = 60.0  # samples before this are the heap's first growth, not a leak
 
@@ -526,15 +534,18 @@ def _soak(session: Session, running: servers.Running, made: fixtures.Fixtures) -
     samples: list[tuple[float, dict[str, float]]] = []
     results: dict[str, ghz.Result] = {}
     failures: list[BaseException] = []
-    stop = threading.Event()
 
     def drive(config: str, rate: int, overrides: dict[str, str]) -> None:
+        # ghz.run, not session.call: the three run at once, so the server's CPU time is the
+        # soak's as a whole (below), not any one run's
         try:
-            results[config] = session.call(
+            results[config] = ghz.run(
+                session.binary,
                 config,
                 running.host,
-                f"soak.{config}",
-                keep=True,
+                session.folder / f"soak.{config}.json",
+                concurrency=plan.concurrency,
+                connections=plan.connections,
                 rps=rate,
                 duration=f"{plan.soak_seconds}s",
                 **overrides,
@@ -542,17 +553,19 @@ def _soak(session: Session, running: servers.Running, made: fixtures.Fixtures) -
         except BaseException as exc:  # reported below, after every driver has ended
             failures.append(exc)
 
+    mix = _soak_mix(made)
     drivers = [
-        threading.Thread(target=drive, args=mix, name=f"soak-{mix[0]}", daemon=True)
-        for mix in SOAK_MIX
+        threading.Thread(target=drive, args=one, name=f"soak-{one[0]}", daemon=True) for one in mix
     ]
+    cpu_before = running.cpu_seconds()
     started = time.monotonic()
     for thread in drivers:
         thread.start()
-    while any(thread.is_alive() for thread in drivers):
+    while (alive := next((t for t in drivers if t.is_alive()), None)) is not None:
         samples.append((time.monotonic() - started, running.rss_by_process()))
-        stop.wait(SOAK_SAMPLE_SECONDS)
+        alive.join(timeout=SOAK_SAMPLE_SECONDS)  # the next sample, or sooner when it ends
     samples.append((time.monotonic() - started, running.rss_by_process()))
+    cpu_spent = running.cpu_seconds() - cpu_before
     if failures:
         raise RuntimeError(f"the soak's traffic failed: {failures[0]}") from failures[0]
     settled = [(t, mib) for t, mib in samples if t >= SOAK_SETTLE_SECONDS]
@@ -567,7 +580,7 @@ def _soak(session: Session, running: servers.Running, made: fixtures.Fixtures) -
     row = Row(
         "soak",
         f"Soak: mixed reads for {plan.soak_seconds // 60} min (RSS slope per process)",
-        ", ".join(f"{config} {rate} req/s" for config, rate, _ in SOAK_MIX),
+        ", ".join(f"{config} {rate} req/s" for config, rate, _ in mix),
         {
             "count": count,
             "rps": round(count / elapsed, 1) if elapsed else 0.0,
@@ -576,6 +589,7 @@ def _soak(session: Session, running: servers.Running, made: fixtures.Fixtures) -
             "p50_ms": float("nan"),  # three kinds of call: their latencies do not add up
             "p95_ms": float("nan"),
             "p99_ms": max((r.p99_ms for r in results.values()), default=float("nan")),
+            "server_cpu_ms": round(cpu_spent * 1000 / count, 3) if count else float("nan"),
             "rss_slope_mib_per_hour": slopes,
             "rss_first_mib": samples[0][1],
             "rss_last_mib": samples[-1][1],

@@ -4,7 +4,8 @@
 -- Empty every table the seed fills (run with triggers off: the ledgers refuse it otherwise).
 TRUNCATE users, sessions, one_time_codes, trust_ledger, uploads, verification_records,
          verification_documents, capability_profiles, tasks, escrows, proofs, proof_photos,
-         disputes, xp_ledger, notifications, idempotency_keys, outbox, job_runs RESTART IDENTITY;
+         disputes, xp_ledger, notifications, idempotency_keys, outbox, job_runs, admin_actions
+         RESTART IDENTITY;
 
 -- name: seed_capabilities
 -- Derive every user's capability profile, through the one derivation there is.

@@ -130,10 +130,6 @@ def build(url: str, sizes: Sizes, seed: int = 42) -> Fixtures:
                 _nearby_table(conn, [str(readers[n % READERS]["user_id"]) for n in range(count)],
                               requests)  # fmt: skip
 
-        _write(
-            "get_task",
-            ({"task_id": str(r["id"])} for r in _rows(conn, "open_task_ids", limit=sizes.tasks)),
-        )
         deadline = (datetime.now(UTC) + timedelta(days=3)).isoformat()
         templates = _rows(conn, "task_templates", limit=sizes.creates)
         _write("create_task", (_create(row, deadline) for row in templates))
@@ -151,6 +147,12 @@ def build(url: str, sizes: Sizes, seed: int = 42) -> Fixtures:
         for role, chosen in (("accept", measured), ("acceptwarm", warm)):
             _write(FILES[role], ({"task_id": task} for task, _ in chosen))
             sessions += [(worker, token(role, n)) for n, (_, worker) in enumerate(chosen)]
+        # GetTask reads OPEN tasks that no AcceptTask run takes: the soak, which comes after
+        # accept_task, would otherwise read tasks that are no longer anyone's to see
+        taken = {task for task, _ in pairs}
+        readable = _rows(conn, "open_task_ids", limit=sizes.tasks + len(taken))
+        chosen_ids = [str(r["id"]) for r in readable if str(r["id"]) not in taken][: sizes.tasks]
+        _write("get_task", ({"task_id": task} for task in chosen_ids))
 
         _insert_sessions(conn, sessions)
     return Fixtures(

@@ -65,9 +65,25 @@ def recording(
     (folder / f"{name}-summary.txt").write_text(summary, encoding="utf-8")
 
 
+# Where a sample's stack passes, by area: the shares overlap (an interceptor's share includes
+# the handler it wraps) and do not add up to 100 %.
+AREAS = (
+    ("the interceptor chain (and what it wraps)", "server/interceptors/"),
+    ("the GetFeed handler", "GetFeed (server/api/"),
+    ("feed pages: keyset, cache, the page query, cards", "server/api/feed_pages.py"),
+    ("psycopg (statements and rows)", "psycopg/"),
+    ("the Redis client (rate limits, feed cache)", "redis/"),
+    ("rate limiting", "server/ratelimit.py"),
+    ("session lookup", "server/sessions.py"),
+    ("the access log", "server/logs.py"),
+    ("gRPC's own threads", "Thread.run (threading.py"),
+)
+
+
 def summarize(files: list[Path], top: int = 25) -> str:
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
+    areas: Counter[str] = Counter()
     samples = 0
     for path in files:
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -76,11 +92,18 @@ def summarize(files: list[Path], top: int = 25) -> str:
                 continue
             n = int(count)
             samples += n
+            for area, marker in AREAS:
+                if marker in stack:
+                    areas[area] += n
             frames = stack.split(";")
             own[_short(frames[-1])] += n
             for frame in {_short(f) for f in frames}:
                 total[frame] += n
-    lines = [f"{samples} samples from {len(files)} process(es)", "", "own time:"]
+    if not samples:
+        return f"no samples in {len(files)} file(s)\n"
+    lines = [f"{samples} samples from {len(files)} process(es)", "", "by area (overlapping):"]
+    lines += [f"{100 * areas[area] / samples:5.1f}%  {area}" for area, _ in AREAS]
+    lines += ["", "own time:"]
     lines += [f"{100 * n / samples:5.1f}%  {frame}" for frame, n in own.most_common(top)]
     lines += ["", "total time (the frame or anything it called):"]
     lines += [f"{100 * n / samples:5.1f}%  {frame}" for frame, n in total.most_common(top)]
@@ -95,3 +118,7 @@ def _short(frame: str) -> str:
         if marker in where:
             where = where.split(marker, 1)[1]
     return f"{name} ({where})" if where else name
+
+
+if __name__ == "__main__":  # python -m bench.profile .bench/profile/feed_nearby-[0-9]*.txt
+    print(summarize([Path(arg) for arg in sys.argv[1:]]), end="")

@@ -59,14 +59,14 @@ SELECT md5(t.id::text || n.kind)::uuid, n.user_id, n.kind, n.title, t.id, n.at,
 -- urgent SMS.
 INSERT INTO notification_settings (user_id, quiet_hours_enabled, quiet_start_minute, quiet_end_minute,
                                    urgent_location, urgent_radius_m, urgent_daily_cap)
-SELECT u.id, u.h % 5 <> 0, CASE WHEN u.h % 3 = 0 THEN 1380 ELSE 1320 END,
-       CASE WHEN u.h % 2 = 0 THEN 420 ELSE 480 END,
-       CASE WHEN u.phone_verified_at IS NOT NULL AND u.h % 8 = 0 THEN
+SELECT u.id, u.h %% 5 <> 0, CASE WHEN u.h %% 3 = 0 THEN 1380 ELSE 1320 END,
+       CASE WHEN u.h %% 2 = 0 THEN 420 ELSE 480 END,
+       CASE WHEN u.phone_verified_at IS NOT NULL AND u.h %% 8 = 0 THEN
             (SELECT t.location FROM tasks t WHERE t.poster_id = u.id
               ORDER BY t.created_at DESC, t.id DESC LIMIT 1) END,
-       CASE WHEN u.h % 16 = 0 THEN 10000 ELSE 5000 END, 1 + u.h % 5
+       CASE WHEN u.h %% 16 = 0 THEN 10000 ELSE 5000 END, 1 + u.h %% 5
   FROM (SELECT id, phone_verified_at, abs(hashtext(id::text)) AS h FROM users) u
- WHERE u.h % 4 = 0;
+ WHERE u.h %% 4 = 0;
 
 -- name: seed_notification_preferences
 -- Urgent SMS on for those who saved a point; some users turned two kinds of email off.
@@ -76,4 +76,4 @@ SELECT s.user_id, 'URGENT_TASK_NEARBY', 'SMS', true
 UNION ALL
 SELECT u.id, k.kind, 'EMAIL', false
   FROM users u CROSS JOIN (VALUES ('DISPUTE_RESOLVED'), ('VERIFICATION_APPROVED')) AS k (kind)
- WHERE abs(hashtext(u.id::text)) % 7 = 0;
+ WHERE abs(hashtext(u.id::text)) %% 7 = 0;

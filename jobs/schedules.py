@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dramatiq
+from loguru import logger
 from periodiq import cron
 
 from jobs import relay, runtime
 from jobs.broker import broker, settings
-from server.domain import proofs, tasks, verification
+from server import metrics
+from server.domain import notifications, proofs, tasks, verification
 
 _BATCH = 500
 
@@ -74,3 +76,19 @@ async def sweep_outbox() -> None:
 async def review_timeout() -> None:
     """Hourly: a proof not reviewed within 48 hours is accepted (task completed, worker paid)."""
     await proofs.approve_overdue(runtime.db())
+
+
+@dramatiq.actor(
+    actor_name="notification.purge",
+    broker=broker,
+    queue_name="schedules",
+    periodic=cron("45 4 * * *"),
+    max_retries=3,
+    time_limit=600_000,
+)
+async def purge_notifications() -> None:
+    """Daily: in-app notifications older than 30 days are deleted (and urgent-SMS decisions
+    older than 90)."""
+    purged, sends = await notifications.purge(runtime.db(), _BATCH * 10)
+    metrics.NOTIFICATIONS_PURGED.inc(purged)
+    logger.bind(purged=purged, urgent_sms_sends=sends).info("notifications purged")

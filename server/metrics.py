@@ -164,6 +164,14 @@ RELAY_DISPATCHED = Counter(
 RELAY_ERRORS = Counter(
     "outbox_relay_errors_total", "Relay batches the broker refused (e.g. Redis down)."
 )
+URGENT_SMS = Counter(
+    "urgent_sms_total",
+    "Urgent-task SMS decided by sms.urgent_fanout, by outcome (sent, or why dropped).",
+    ["outcome"],
+)
+NOTIFICATIONS_PURGED = Counter(
+    "notifications_purged_total", "In-app notifications deleted by notification.purge (30 days)."
+)
 
 # Long-running loops (the outbox relay, the health monitor) survive any outage of what they
 # use; these say whether each is working or waiting one out, and how often a round failed.

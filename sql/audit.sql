@@ -50,4 +50,32 @@ SELECT 'task in progress whose worker is not the proof''s', count(*)
 UNION ALL
 SELECT 'capability profile missing or stale', count(*)
   FROM users u LEFT JOIN capability_profiles c ON c.user_id = u.id
- WHERE c.user_id IS NULL OR c.trust_tier <> u.trust_tier OR c.location_state IS DISTINCT FROM u.location_state;
+ WHERE c.user_id IS NULL OR c.trust_tier <> u.trust_tier OR c.location_state IS DISTINCT FROM u.location_state
+-- --- notifications (migration 0033) ---------------------------------------------------------
+UNION ALL
+SELECT 'notification read before it was written', count(*)
+  FROM notifications WHERE read_at < created_at
+UNION ALL
+SELECT 'in-app notifications turned off', count(*)
+  FROM notification_preferences WHERE channel = 'IN_APP' AND NOT enabled
+UNION ALL
+SELECT 'urgent SMS on without a verified phone or a saved point', count(*)
+  FROM notification_preferences p
+  JOIN users u ON u.id = p.user_id
+  LEFT JOIN notification_settings s ON s.user_id = p.user_id
+ WHERE p.kind = 'URGENT_TASK_NEARBY' AND p.channel = 'SMS' AND p.enabled
+   AND (u.phone_verified_at IS NULL OR s.urgent_location IS NULL)
+UNION ALL
+SELECT 'time zone that is not an IANA name', count(*)
+  FROM users WHERE time_zone IS NOT NULL AND NOT is_time_zone(time_zone)
+UNION ALL
+-- (the platform's caps: a user's own cap may have been lowered since)
+SELECT 'urgent SMS over the platform''s caps (5 an hour, 20 a day)', count(*)
+  FROM (SELECT x.user_id, x.created_at,
+               count(*) OVER (PARTITION BY x.user_id ORDER BY x.created_at
+                              RANGE BETWEEN interval '1 hour' PRECEDING AND CURRENT ROW) AS in_hour,
+               count(*) OVER (PARTITION BY x.user_id ORDER BY x.created_at
+                              RANGE BETWEEN interval '24 hours' PRECEDING AND CURRENT ROW) AS in_day
+          FROM urgent_sms_sends x
+         WHERE x.outcome = 'SENT') w
+ WHERE w.in_hour > 5 OR w.in_day > 20;

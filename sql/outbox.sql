@@ -7,10 +7,12 @@ VALUES (%(job)s, %(payload)s, now() + %(delay)s)
 RETURNING id;
 
 -- name: outbox_claim
--- The next committed, due rows, locked so that concurrent relays take different ones.
+-- The next committed, due rows, locked so that concurrent relays take different ones. Due: by
+-- now(), or by %(at)s when given (a test's chosen time).
 SELECT id, job, payload, attempts
   FROM outbox
- WHERE dispatched_at IS NULL AND failed_at IS NULL AND available_at <= now()
+ WHERE dispatched_at IS NULL AND failed_at IS NULL
+   AND available_at <= COALESCE(%(at)s::timestamptz, now())
  ORDER BY id
  LIMIT %(batch)s
    FOR UPDATE SKIP LOCKED;
@@ -30,9 +32,11 @@ UPDATE outbox SET attempts = attempts + 1, last_error = %(error)s
  WHERE id = ANY(%(ids)s);
 
 -- name: outbox_backlog
--- Rows waiting for the relay (and the age of the oldest), and rows sent but not yet done.
-SELECT count(*) FILTER (WHERE dispatched_at IS NULL) AS backlog,
-       COALESCE(extract(epoch FROM now() - min(created_at) FILTER (WHERE dispatched_at IS NULL)),
+-- Due rows waiting for the relay (and how long the oldest has been due), and rows sent but not
+-- yet done. Rows not due yet (a delay, an email held until quiet hours end) are not a backlog.
+SELECT count(*) FILTER (WHERE dispatched_at IS NULL AND available_at <= now()) AS backlog,
+       COALESCE(extract(epoch FROM now() - min(available_at)
+                                           FILTER (WHERE dispatched_at IS NULL AND available_at <= now())),
                 0)::float8 AS oldest_seconds,
        count(*) FILTER (WHERE dispatched_at IS NOT NULL) AS unfinished
   FROM outbox

@@ -4,7 +4,8 @@
 -- Empty every table the seed fills (run with triggers off: the ledgers refuse it otherwise).
 TRUNCATE users, sessions, one_time_codes, trust_ledger, uploads, verification_records,
          verification_documents, capability_profiles, tasks, escrows, proofs, proof_photos,
-         disputes, xp_ledger, notifications, idempotency_keys, outbox, job_runs, admin_actions
+         disputes, xp_ledger, notifications, idempotency_keys, outbox, job_runs, admin_actions,
+         notification_settings, notification_preferences, urgent_sms_sends
          RESTART IDENTITY;
 
 -- name: seed_capabilities
@@ -29,3 +30,50 @@ ANALYZE tasks, escrows, proofs, proof_photos, disputes, uploads;
 
 -- name: seed_analyze_all
 ANALYZE;
+
+-- name: seed_notifications
+-- In-app notifications of the 30 days before %(now)s (older ones would have been purged), one
+-- per transition of each task to the party it concerns; ids derived from the task and kind, so
+-- the same seed gives the same rows. Most of those older than a day were read.
+INSERT INTO notifications (id, user_id, kind, title, task_id, created_at, read_at)
+SELECT md5(t.id::text || n.kind)::uuid, n.user_id, n.kind, n.title, t.id, n.at,
+       CASE WHEN n.at < %(now)s - interval '1 day'
+                 AND get_byte(decode(md5(t.id::text || n.kind), 'hex'), 0) < 200
+            THEN n.at + interval '3 hours' END
+  FROM tasks t
+ CROSS JOIN LATERAL (VALUES
+       ('ESCROW_FUNDED', t.poster_id, t.funded_at, 'Your task is funded and in the feed'),
+       ('TASK_ACCEPTED', t.poster_id, t.accepted_at, 'Your task was accepted'),
+       ('PROOF_SUBMITTED', t.poster_id, t.proof_submitted_at, 'Proof was submitted for your task'),
+       ('DISPUTE_OPENED', t.worker_id, t.disputed_at, 'Your proof is disputed'),
+       ('PROOF_ACCEPTED', t.worker_id, t.completed_at, 'Your proof was accepted'),
+       ('TASK_CANCELLED', t.worker_id, t.cancelled_at, 'A task you took was cancelled'),
+       ('TASK_EXPIRED', t.poster_id, t.expired_at, 'Your task expired')
+ ) AS n (kind, user_id, at, title)
+ WHERE n.user_id IS NOT NULL AND n.at IS NOT NULL
+   AND n.at > %(now)s - interval '30 days' AND n.at <= %(now)s;
+
+-- name: seed_notification_settings
+-- A quarter of the users changed a default: quiet hours (some off, some moved); those of them
+-- with a verified phone and a posted task, one in eight, saved their latest task's point for
+-- urgent SMS.
+INSERT INTO notification_settings (user_id, quiet_hours_enabled, quiet_start_minute, quiet_end_minute,
+                                   urgent_location, urgent_radius_m, urgent_daily_cap)
+SELECT u.id, u.h %% 5 <> 0, CASE WHEN u.h %% 3 = 0 THEN 1380 ELSE 1320 END,
+       CASE WHEN u.h %% 2 = 0 THEN 420 ELSE 480 END,
+       CASE WHEN u.phone_verified_at IS NOT NULL AND u.h %% 8 = 0 THEN
+            (SELECT t.location FROM tasks t WHERE t.poster_id = u.id
+              ORDER BY t.created_at DESC, t.id DESC LIMIT 1) END,
+       CASE WHEN u.h %% 16 = 0 THEN 10000 ELSE 5000 END, 1 + u.h %% 5
+  FROM (SELECT id, phone_verified_at, abs(hashtext(id::text)) AS h FROM users) u
+ WHERE u.h %% 4 = 0;
+
+-- name: seed_notification_preferences
+-- Urgent SMS on for those who saved a point; some users turned two kinds of email off.
+INSERT INTO notification_preferences (user_id, kind, channel, enabled)
+SELECT s.user_id, 'URGENT_TASK_NEARBY', 'SMS', true
+  FROM notification_settings s WHERE s.urgent_location IS NOT NULL
+UNION ALL
+SELECT u.id, k.kind, 'EMAIL', false
+  FROM users u CROSS JOIN (VALUES ('DISPUTE_RESOLVED'), ('VERIFICATION_APPROVED')) AS k (kind)
+ WHERE abs(hashtext(u.id::text)) %% 7 = 0;

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from server import outbox
 from server.caller import Caller
 from server.db import Database, Rows, Session
-from server.domain import proofs, tasks
+from server.domain import notifications, proofs, tasks
 from server.domain.notifications import notify
 from server.domain.records import (
     Dispute,
@@ -46,13 +45,20 @@ _PARTY = Rows("party", Party)
 
 
 async def _email_parties(
-    tx: Session, task: tasks.LockedTask, template: str, params: dict[str, Any]
+    tx: Session,
+    task: tasks.LockedTask,
+    kind: NotificationKind,
+    template: str,
+    params: dict[str, Any],
 ) -> None:
     for user_id in (task.poster_id, task.worker_id):
         party = await tx.one(_PARTY, user_id=user_id)
         assert party is not None
-        await outbox.enqueue(
+        await notifications.enqueue_for(
             tx,
+            party.id,
+            kind,
+            notifications.NotificationChannel.EMAIL,
             "email.send",
             {
                 "template": template,
@@ -92,6 +98,7 @@ async def open_dispute(
         await _email_parties(
             tx,
             task,
+            N.DISPUTE_OPENED,
             "dispute_opened",
             {"opened_by": "The poster" if by_poster else "The worker", "reason": reason},
         )
@@ -167,6 +174,7 @@ async def resolve(
         await _email_parties(
             tx,
             task,
+            N.DISPUTE_RESOLVED,
             "dispute_resolved",
             {
                 "resolution": resolution.value,

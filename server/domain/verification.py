@@ -13,8 +13,8 @@ from datetime import datetime
 
 from loguru import logger
 
-from server import outbox
 from server.db import Database, Rows, Session
+from server.domain import notifications
 from server.domain.notifications import notify
 from server.domain.records import (
     NotificationKind,
@@ -195,8 +195,11 @@ async def _tell(
         body,
         data={"verification_id": record.id},
     )
-    await outbox.enqueue(
+    await notifications.enqueue_for(
         tx,
+        record.user_id,
+        NotificationKind(f"VERIFICATION_{state}"),
+        notifications.NotificationChannel.EMAIL,
         "email.send",
         {
             "template": "verification_status",

@@ -121,6 +121,12 @@ async def seed(
         timings["xp"] = time.perf_counter() - started
 
         started = time.perf_counter()
+        await session.execute("seed_notifications", now=now)
+        await session.execute("seed_notification_settings")
+        await session.execute("seed_notification_preferences")
+        timings["notifications"] = time.perf_counter() - started
+
+        started = time.perf_counter()
         await session.execute("seed_analyze_all")
         failures = [(f.rule, f.violations) for f in await system.audit(session) if f.violations]
         timings["audit and analyze"] = time.perf_counter() - started

@@ -309,6 +309,11 @@ async def test_an_approved_licence_opens_its_trade_and_its_expiry_closes_it(
     market.world.rows(
         "UPDATE users SET email = 'sparky@example.com' WHERE id = %s", electrician.user_id
     )
+    # the email below is sent at once whatever the time of day (quiet hours would hold it)
+    market.world.rows(
+        "INSERT INTO notification_settings (user_id, quiet_hours_enabled) VALUES (%s, false)",
+        electrician.user_id,
+    )
     task = await market.post(poster, trade="electrician")
 
     async def feed() -> list[str]:

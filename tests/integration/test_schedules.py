@@ -58,6 +58,10 @@ async def test_verification_expire_tells_the_user_and_recomputes(
 ) -> None:
     user = world.user()
     world.rows("UPDATE users SET email = 'ivy@example.com', full_name = 'Ivy' WHERE id = %s", user)
+    # the email below is sent at once whatever the time of day (quiet hours would hold it)
+    world.rows(
+        "INSERT INTO notification_settings (user_id, quiet_hours_enabled) VALUES (%s, false)", user
+    )
     record = world.verification(user, "INSURANCE", expires_in="2 seconds", approve_by=world.admin())
     profile = await eventually(
         lambda: world.rows(

@@ -179,16 +179,17 @@ class World:
         funded: bool = True,
         lat: float = 34.05,
         lng: float = -118.25,
+        urgent: bool = False,
     ) -> uuid.UUID:
         poster = poster or self.user()
         with self.transaction():
             task_id: uuid.UUID = self.value(
                 "INSERT INTO tasks (poster_id, title, category, price_cents, address, location_state, location,"
                 " deadline, required_trade, required_trust_tier, insurance_required,"
-                " background_check_required, requires_proof)"
+                " background_check_required, requires_proof, urgent)"
                 " VALUES (%s, 'Fix the sink', 'PLUMBING', %s, '1 Main St', %s,"
                 " ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, now() + interval '2 days',"
-                " %s, %s, %s, %s, %s) RETURNING id",
+                " %s, %s, %s, %s, %s, %s) RETURNING id",
                 poster,
                 price,
                 state,
@@ -199,6 +200,7 @@ class World:
                 insurance,
                 background,
                 requires_proof,
+                urgent,
             )
             self.rows(
                 "INSERT INTO escrows (task_id, amount_cents, currency) VALUES (%s, %s, 'USD')",

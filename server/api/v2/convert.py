@@ -12,12 +12,14 @@ from hustle.v2 import (
     common_pb2,
     dispute_pb2,
     feed_pb2,
+    notification_pb2,
     task_pb2,
     upload_pb2,
     user_pb2,
     verification_pb2,
 )
 from server.api.enums import EnumMap
+from server.domain import notifications as n
 from server.domain import records as r
 from server.domain.auth import Grant
 
@@ -186,4 +188,52 @@ def verification(record: r.Verification) -> verification_pb2.Verification:
         rejection_reason=record.rejection_reason or "",
         submitted_at=timestamp(record.submitted_at),
         reviewed_at=timestamp(record.reviewed_at),
+    )
+
+
+# --- notifications ----------------------------------------------------------------------------
+NOTIFICATION_KINDS = EnumMap(r.NotificationKind, notification_pb2.NotificationKind)
+NOTIFICATION_CHANNELS = EnumMap(n.NotificationChannel, notification_pb2.NotificationChannel)
+
+
+def notification(record: r.Notification) -> notification_pb2.Notification:
+    return notification_pb2.Notification(
+        notification_id=record.id,
+        kind=NOTIFICATION_KINDS.to_proto(record.kind),
+        title=record.title,
+        body=record.body,
+        task_id=record.task_id or "",
+        created_at=timestamp(record.created_at),
+        read_at=timestamp(record.read_at),
+    )
+
+
+def notification_preferences(record: n.Preferences) -> notification_pb2.NotificationPreferences:
+    s = record.settings
+    location = (
+        common_pb2.LatLng(latitude=s.urgent_latitude, longitude=s.urgent_longitude)
+        if s.urgent_latitude is not None and s.urgent_longitude is not None
+        else None
+    )
+    return notification_pb2.NotificationPreferences(
+        preferences=[
+            notification_pb2.NotificationPreference(
+                kind=NOTIFICATION_KINDS.to_proto(p.kind),
+                channel=NOTIFICATION_CHANNELS.to_proto(p.channel),
+                enabled=p.enabled,
+            )
+            for p in record.preferences
+        ],
+        quiet_hours=notification_pb2.QuietHours(
+            enabled=s.quiet_hours_enabled,
+            start_minute=s.quiet_start_minute,
+            end_minute=s.quiet_end_minute,
+            time_zone=s.time_zone,
+        ),
+        urgent_sms=notification_pb2.UrgentSms(
+            location=location,
+            radius_meters=s.urgent_radius_m,
+            daily_cap=s.urgent_daily_cap,
+            enabled=s.urgent_enabled,
+        ),
     )

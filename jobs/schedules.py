@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dramatiq
+from loguru import logger
 from periodiq import cron
 
 from jobs import relay, runtime
 from jobs.broker import broker, settings
-from server.domain import proofs, tasks, verification
+from server.domain import messages, proofs, tasks, verification
 
 _BATCH = 500
 
@@ -74,3 +75,18 @@ async def sweep_outbox() -> None:
 async def review_timeout() -> None:
     """Hourly: a proof not reviewed within 48 hours is accepted (task completed, worker paid)."""
     await proofs.approve_overdue(runtime.db())
+
+
+@dramatiq.actor(
+    actor_name="message.purge",
+    broker=broker,
+    queue_name="schedules",
+    periodic=cron("45 4 * * *"),
+    max_retries=3,
+    time_limit=600_000,
+)
+async def purge_messages() -> None:
+    """Daily: delete the messages of tasks that ended 90 days ago and were never disputed (the
+    only DELETE the messages table allows; a disputed task's thread is kept)."""
+    deleted = await messages.purge(runtime.db())
+    logger.bind(deleted=deleted).info("messages purged")

@@ -60,11 +60,20 @@ SELECT id, object_key, thumbnail_key, width, height FROM uploads WHERE id = ANY(
 SELECT true FROM messages WHERE id = %(message_id)s AND task_id = %(task_id)s;
 
 -- name: mark_thread_read
--- The recipient's unread messages of a thread up to one of them (all of them without one).
-UPDATE messages SET read_at = greatest(now(), created_at)
- WHERE task_id = %(task_id)s AND recipient_id = %(user_id)s AND read_at IS NULL
-   AND (%(up_to)s::uuid IS NULL
-        OR (created_at, id) <= (SELECT u.created_at, u.id FROM messages u WHERE u.id = %(up_to)s::uuid));
+-- The recipient's unread messages of a thread up to one of them (all of them without one), and
+-- their NEW_MESSAGE notifications with them; how many messages were marked.
+WITH marked AS (
+    UPDATE messages SET read_at = greatest(now(), created_at)
+     WHERE task_id = %(task_id)s AND recipient_id = %(user_id)s AND read_at IS NULL
+       AND (%(up_to)s::uuid IS NULL
+            OR (created_at, id) <= (SELECT u.created_at, u.id FROM messages u WHERE u.id = %(up_to)s::uuid))
+    RETURNING id
+), told AS (
+    UPDATE notifications SET read_at = greatest(now(), created_at)
+     WHERE user_id = %(user_id)s AND kind = 'NEW_MESSAGE' AND task_id = %(task_id)s AND read_at IS NULL
+       AND data->>'message_id' IN (SELECT id::text FROM marked)
+)
+SELECT count(*)::int FROM marked;
 
 -- name: unread_counts
 -- A user's unread messages per thread (the 100 with the newest unread first) and in total.

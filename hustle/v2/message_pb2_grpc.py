@@ -109,8 +109,8 @@ class MessageServiceServicer:
 
     def MarkThreadRead(self, request, context):
         """Mark the caller's unread messages of a thread read (the caller is their recipient), up to
-        and including `up_to_id`, or all of them when it is empty. Works on closed threads too.
-        Marking again marks nothing more.
+        and including `up_to_id`, or all of them when it is empty, and their NEW_MESSAGE
+        notifications with them. Works on closed threads too. Marking again marks nothing more.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

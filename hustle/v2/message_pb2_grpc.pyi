@@ -55,8 +55,8 @@ class MessageServiceStub:
     """
     MarkThreadRead: _grpc.UnaryUnaryMultiCallable[_message_pb2.MarkThreadReadRequest, _message_pb2.MarkThreadReadResponse]
     """Mark the caller's unread messages of a thread read (the caller is their recipient), up to
-    and including `up_to_id`, or all of them when it is empty. Works on closed threads too.
-    Marking again marks nothing more.
+    and including `up_to_id`, or all of them when it is empty, and their NEW_MESSAGE
+    notifications with them. Works on closed threads too. Marking again marks nothing more.
     """
     GetUnreadCounts: _grpc.UnaryUnaryMultiCallable[_message_pb2.GetUnreadCountsRequest, _message_pb2.GetUnreadCountsResponse]
     """The caller's unread messages: per thread (at most the 100 threads with the newest unread
@@ -100,8 +100,8 @@ class MessageServiceAsyncStub(MessageServiceStub):
     """
     MarkThreadRead: _aio.UnaryUnaryMultiCallable[_message_pb2.MarkThreadReadRequest, _message_pb2.MarkThreadReadResponse]  # type: ignore[assignment]
     """Mark the caller's unread messages of a thread read (the caller is their recipient), up to
-    and including `up_to_id`, or all of them when it is empty. Works on closed threads too.
-    Marking again marks nothing more.
+    and including `up_to_id`, or all of them when it is empty, and their NEW_MESSAGE
+    notifications with them. Works on closed threads too. Marking again marks nothing more.
     """
     GetUnreadCounts: _aio.UnaryUnaryMultiCallable[_message_pb2.GetUnreadCountsRequest, _message_pb2.GetUnreadCountsResponse]  # type: ignore[assignment]
     """The caller's unread messages: per thread (at most the 100 threads with the newest unread
@@ -160,8 +160,8 @@ class MessageServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_message_pb2.MarkThreadReadResponse, _abc.Awaitable[_message_pb2.MarkThreadReadResponse]]:
         """Mark the caller's unread messages of a thread read (the caller is their recipient), up to
-        and including `up_to_id`, or all of them when it is empty. Works on closed threads too.
-        Marking again marks nothing more.
+        and including `up_to_id`, or all of them when it is empty, and their NEW_MESSAGE
+        notifications with them. Works on closed threads too. Marking again marks nothing more.
         """
 
     @_abc_1.abstractmethod

@@ -260,14 +260,18 @@ def photo_links(storage: Storage, photos: Sequence[Photo]) -> dict[str, PhotoLin
 
 async def mark_read(db: Database, user_id: str, task_id: str, up_to: str | None) -> int:
     """Mark the caller's unread messages of the thread read, up to the message `up_to` (all of
-    them without one); how many were marked. Allowed on closed threads too."""
+    them without one), and their NEW_MESSAGE notifications; how many messages were marked.
+    Allowed on closed threads too."""
     async with db.transaction() as tx:
         await require_party(tx, user_id, task_id)
         if up_to is not None and not await tx.scalar(
             "message_in_thread", bool, message_id=up_to, task_id=task_id
         ):
             raise HxError("HX302", "No such message in this thread.", field="up_to_id")
-        return await tx.execute("mark_thread_read", task_id=task_id, user_id=user_id, up_to=up_to)
+        marked = await tx.scalar(
+            "mark_thread_read", int, task_id=task_id, user_id=user_id, up_to=up_to
+        )
+        return marked or 0
 
 
 async def unread_counts(db: Database, user_id: str) -> UnreadCounts:

@@ -80,6 +80,12 @@ async def unread(chat: message_pb2_grpc.MessageServiceStub, who: Person) -> tupl
     return {t.task_id: t.unread for t in counts.threads}, counts.total
 
 
+def badges(api: V2, who: Person) -> int:
+    """The user's unread NEW_MESSAGE notifications."""
+    return int(api.world.value("SELECT count(*) FROM notifications WHERE user_id = %s"
+                               " AND kind = 'NEW_MESSAGE' AND read_at IS NULL", who.user_id))  # fmt: skip
+
+
 def jpeg() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (64, 48), (20, 120, 200)).save(out, "JPEG")
@@ -157,14 +163,17 @@ async def test_a_thread_back_and_forth_with_a_photo(
                 S.NOT_FOUND, "HX302")  # fmt: skip
 
     # the poster reads the older one, then the rest; marking again marks nothing
+    assert badges(api, poster) == 2
     mark = M.MarkThreadReadRequest(task_id=task_id, up_to_id=hello.message_id)
     assert (await chat.MarkThreadRead(mark, metadata=poster.auth)).marked == 1
+    assert badges(api, poster) == 1
     assert await unread(chat, poster) == ({task_id: 1}, 1)
     everything = M.MarkThreadReadRequest(task_id=task_id)
     assert (await chat.MarkThreadRead(everything, metadata=poster.auth)).marked == 1
     assert (await chat.MarkThreadRead(everything, metadata=poster.auth)).marked == 0
     assert (await chat.MarkThreadRead(everything, metadata=hand.auth)).marked == 0
     assert await unread(chat, poster) == ({}, 0)
+    assert badges(api, poster) == 0  # the NEW_MESSAGEs were marked read with their messages
 
     # read receipts: the sender sees the reads, until the reader turns them off
     assert all(m.HasField("read_at") for m in await thread(chat, hand, task_id))

@@ -598,8 +598,8 @@ export const MessageService: GenService<{
   },
   /**
    * Mark the caller's unread messages of a thread read (the caller is their recipient), up to
-   * and including `up_to_id`, or all of them when it is empty. Works on closed threads too.
-   * Marking again marks nothing more.
+   * and including `up_to_id`, or all of them when it is empty, and their NEW_MESSAGE
+   * notifications with them. Works on closed threads too. Marking again marks nothing more.
    *
    * @generated from rpc hustle.v2.MessageService.MarkThreadRead
    */

@@ -86,7 +86,7 @@ async def review_timeout() -> None:
     time_limit=600_000,
 )
 async def purge_messages() -> None:
-    """Daily: delete the messages of tasks that ended 90 days ago and were never disputed (the
-    only DELETE the messages table allows; a disputed task's thread is kept)."""
-    deleted = await messages.purge(runtime.db())
-    logger.bind(deleted=deleted).info("messages purged")
+    """Daily: delete the messages of tasks that ended 90 days ago and were never disputed, and
+    their photos (the only DELETE the messages table allows; a disputed task's thread is kept)."""
+    deleted, objects = await messages.purge(runtime.db(), runtime.storage())
+    logger.bind(deleted=deleted, photo_objects=objects).info("messages purged")

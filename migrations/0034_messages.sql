@@ -118,6 +118,11 @@ BEGIN
     IF (SELECT count(DISTINCT p) FROM unnest(NEW.photo_ids) p) <> cardinality(NEW.photo_ids) THEN
         PERFORM hx_raise('HX803', 'a photo appears twice in the message');
     END IF;
+    -- a photo is sent once (its upload goes with its message when the purge comes)
+    IF cardinality(NEW.photo_ids) > 0
+       AND EXISTS (SELECT 1 FROM messages WHERE task_id = NEW.task_id AND photo_ids && NEW.photo_ids) THEN
+        PERFORM hx_raise('HX803', 'a photo was sent before');
+    END IF;
     FOREACH pid IN ARRAY NEW.photo_ids LOOP
         SELECT * INTO photo FROM uploads WHERE id = pid;
         IF NOT FOUND OR photo.owner_id <> NEW.sender_id OR photo.purpose <> 'MESSAGE_PHOTO'

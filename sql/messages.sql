@@ -110,9 +110,20 @@ VALUES (%(actor_id)s, %(action)s, %(target_kind)s, %(target_id)s, %(reason)s, %(
 
 -- name: purge_messages
 -- Up to `batch` messages of tasks that ended 90 days ago and were never disputed (the delete
--- trigger checks each row again).
-DELETE FROM messages WHERE id IN (
-    SELECT m.id FROM tasks t JOIN messages m ON m.task_id = t.id
-     WHERE t.state IN ('COMPLETED', 'CANCELLED', 'EXPIRED') AND t.disputed_at IS NULL
-       AND COALESCE(t.completed_at, t.cancelled_at, t.expired_at) <= now() - interval '90 days'
-     LIMIT %(batch)s);
+-- trigger checks each row again), with their photos' uploads (each sent once); the S3 keys of
+-- those photos and thumbnails, for deleting the objects once this commits.
+WITH gone AS (
+    DELETE FROM messages WHERE id IN (
+        SELECT m.id FROM tasks t JOIN messages m ON m.task_id = t.id
+         WHERE t.state IN ('COMPLETED', 'CANCELLED', 'EXPIRED') AND t.disputed_at IS NULL
+           AND COALESCE(t.completed_at, t.cancelled_at, t.expired_at) <= now() - interval '90 days'
+         LIMIT %(batch)s)
+    RETURNING photo_ids
+), photos AS (
+    DELETE FROM uploads
+     WHERE purpose = 'MESSAGE_PHOTO' AND id IN (SELECT unnest(photo_ids) FROM gone)
+    RETURNING object_key, thumbnail_key
+)
+SELECT (SELECT count(*) FROM gone)::int AS messages,
+       ARRAY(SELECT k FROM photos, LATERAL (VALUES (object_key), (thumbnail_key)) AS v (k)
+              WHERE k IS NOT NULL ORDER BY k) AS object_keys;

@@ -16,11 +16,13 @@ do. A sender sees when their message was read unless its recipient turned read r
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from loguru import logger
 from psycopg.types.json import Jsonb
 
 from server.caller import Caller
@@ -106,6 +108,14 @@ class UnreadCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class Purged:
+    """One batch of the purge: how many messages went, and the S3 keys of their photos."""
+
+    messages: int
+    object_keys: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class ThreadTask:
     id: str
     poster_id: str
@@ -121,6 +131,7 @@ _PHOTOS = Rows("message_photos", Photo)
 _UNREAD = Rows("unread_counts", ThreadUnread)
 _LOCK = Rows("lock_message", Message)
 _HIDE = Rows("hide_message", Message)
+_PURGE = Rows("purge_messages", Purged)
 
 
 def has_contact(text: str) -> bool:
@@ -311,12 +322,24 @@ async def hide(db: Database, admin_id: str, message_id: str, reason: str) -> Mes
     return hidden
 
 
-async def purge(db: Database, batch: int = 5000) -> int:
+async def purge(db: Database, storage: Storage, batch: int = 5000) -> tuple[int, int]:
     """message.purge: delete the messages of tasks that ended 90 days ago and were never
-    disputed; how many were deleted."""
-    total = 0
+    disputed, with their photos (upload rows in the same statement, then the S3 objects);
+    how many messages and objects were deleted. An object whose deletion fails is logged and
+    left behind (nothing refers to it any more)."""
+    messages_deleted = objects_deleted = 0
     while True:
-        deleted = await db.execute("purge_messages", batch=batch)
-        total += deleted
-        if deleted < batch:
-            return total
+        purged = await db.one(_PURGE, batch=batch)
+        assert purged is not None
+        messages_deleted += purged.messages
+        for key in purged.object_keys:
+            try:
+                await asyncio.to_thread(storage.delete, key)
+            except Exception as exc:  # the rows are gone; an orphaned object is only a cost
+                logger.bind(object_key=key).opt(exception=exc).warning(
+                    "could not delete a purged message photo"
+                )
+            else:
+                objects_deleted += 1
+        if purged.messages < batch:
+            return messages_deleted, objects_deleted

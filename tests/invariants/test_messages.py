@@ -175,6 +175,7 @@ def test_photos_are_1_to_3_ready_message_photos_of_the_sender_for_this_thread(
     refused(world, "HX803", WITH_PHOTOS, task, poster, None, [proof_photo])
     refused(world, "HX803", WITH_PHOTOS, task, poster, None, [str(uuid.uuid4())])
     world.rows(WITH_PHOTOS, task, poster, None, mine[:3])
+    refused(world, "HX803", WITH_PHOTOS, task, poster, "again", [mine[0]])  # sent once
     world.rows(WITH_PHOTOS, task, worker, "Here it is", [theirs])
     assert world.value("SELECT sum(cardinality(photo_ids)) FROM messages") == 4
 

@@ -400,11 +400,22 @@ async def test_the_daily_purge_keeps_disputed_and_recent_threads(
     api: V2, worker: Worker, redis_url: str
 ) -> None:
     """message.purge, sent as the scheduler sends it and run by the real worker: the threads of
-    tasks that ended more than 90 days ago go, unless the task was ever disputed."""
+    tasks that ended more than 90 days ago go, with their photos (rows and S3 objects), unless
+    the task was ever disputed."""
     world = api.world
     old, recent, disputed = (world.task_in("ACCEPTED") for _ in range(3))
     for task in (old, recent, disputed):
         send_raw(world, task, world.poster_of(task), "See you at nine")
+    poster = api.people.session(world.poster_of(old))
+    photo = await message_photo(api, poster, str(old), worker)
+    world.rows("INSERT INTO messages (task_id, sender_id, photo_ids) VALUES (%s, %s, %s::uuid[])",
+               old, poster.user_id, [photo])  # fmt: skip
+    got = await api.uploads.GetUpload(U.GetUploadRequest(upload_id=photo), metadata=poster.auth)
+    links = (got.upload.download_url, got.upload.thumbnail_url)
+    async with aiohttp.ClientSession() as http:
+        for url in links:
+            async with http.get(url) as response:
+                assert response.status == 200
     for task in (old, recent):
         world.submit_proof(task)
         world.approve(task)
@@ -426,3 +437,15 @@ async def test_the_daily_purge_keeps_disputed_and_recent_threads(
     await eventually(left, lambda rows: (old,) not in rows, timeout=30,
                      what=lambda: worker.process.output)  # fmt: skip
     assert sorted(left()) == sorted([(recent,), (disputed,)])
+    assert world.value("SELECT count(*) FROM uploads WHERE id = %s", photo) == 0
+
+    async def statuses() -> list[int]:
+        async with aiohttp.ClientSession() as http:
+            found = []
+            for url in links:
+                async with http.get(url) as response:
+                    found.append(response.status)
+            return found
+
+    await eventually(statuses, lambda found: found == [404, 404], timeout=10,
+                     what="the photo's objects deleted from S3")  # fmt: skip

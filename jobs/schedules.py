@@ -9,7 +9,7 @@ from periodiq import cron
 from jobs import relay, runtime
 from jobs.broker import broker, settings
 from server import metrics
-from server.domain import notifications, proofs, tasks, verification
+from server.domain import messages, notifications, proofs, tasks, verification
 
 _BATCH = 500
 
@@ -92,3 +92,18 @@ async def purge_notifications() -> None:
     purged, sends = await notifications.purge(runtime.db(), _BATCH * 10)
     metrics.NOTIFICATIONS_PURGED.inc(purged)
     logger.bind(purged=purged, urgent_sms_sends=sends).info("notifications purged")
+
+
+@dramatiq.actor(
+    actor_name="message.purge",
+    broker=broker,
+    queue_name="schedules",
+    periodic=cron("55 4 * * *"),
+    max_retries=3,
+    time_limit=600_000,
+)
+async def purge_messages() -> None:
+    """Daily: delete the messages of tasks that ended 90 days ago and were never disputed, and
+    their photos (the only DELETE the messages table allows; a disputed task's thread is kept)."""
+    deleted, objects = await messages.purge(runtime.db(), runtime.storage())
+    logger.bind(deleted=deleted, photo_objects=objects).info("messages purged")

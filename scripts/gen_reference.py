@@ -79,6 +79,7 @@ COUNTED_BY = {
     "WRITE": "by user",
     "ADMIN": "by user",
     "UPLOAD": "by user",
+    "MESSAGE": "by user (and by the database: per hour and thread, per day)",
 }
 
 

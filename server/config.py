@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     rate_limit_write_per_minute: Annotated[int, Field(ge=1)] = 20
     rate_limit_admin_per_minute: Annotated[int, Field(ge=1)] = 60
     rate_limit_upload_per_minute: Annotated[int, Field(ge=1)] = 10
+    # task messages (the hourly and daily limits are the database's: migration 0034)
+    rate_limit_message_per_minute: Annotated[int, Field(ge=1)] = 10
 
     # the feed: encoded task cards each server process keeps (by task id and version)
     feed_card_cache_entries: Annotated[int, Field(ge=0, le=1_000_000)] = 20_000
@@ -105,6 +107,10 @@ class Settings(BaseSettings):
     upload_verification_doc_types: str = "image/jpeg,image/png,application/pdf"
     upload_verification_doc_max_bytes: Annotated[int, Field(ge=1, le=25 * 1024 * 1024)] = (
         25 * 1024 * 1024
+    )
+    upload_message_photo_types: str = "image/jpeg,image/png,image/heic"
+    upload_message_photo_max_bytes: Annotated[int, Field(ge=1, le=5 * 1024 * 1024)] = (
+        5 * 1024 * 1024
     )
 
     # jobs

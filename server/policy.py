@@ -34,6 +34,7 @@ class Group(Enum):
     WRITE = "write"
     ADMIN = "admin"
     UPLOAD = "upload"
+    MESSAGE = "message"  # hustle.v2 only
 
 
 class Retry(Enum):
@@ -87,8 +88,13 @@ def _v2(options: MethodOptions) -> _Declared:
 
 
 def _values(module: Any, prefix: str, members: type[Enum]) -> dict[int, Any]:
-    """{ACCESS_PUBLIC: Access.PUBLIC, ...}: an options enum's values to ours, by name."""
-    return {getattr(module, f"{prefix}_{m.name}"): m for m in members}
+    """{ACCESS_PUBLIC: Access.PUBLIC, ...}: an options enum's values to ours, by name (a value a
+    version does not have, such as v2's MESSAGE group in v1, is left out)."""
+    return {
+        getattr(module, f"{prefix}_{m.name}"): m
+        for m in members
+        if hasattr(module, f"{prefix}_{m.name}")
+    }
 
 
 # package -> how its options are read, and what their values mean (both versions number their

@@ -6,6 +6,9 @@
 | WRITE  | 20         | user                 |
 | ADMIN  | 60         | user                 |
 | UPLOAD | 10         | user                 |
+| MESSAGE| 10         | user                 |
+
+(MESSAGE's hourly and daily limits are counted by the database: server/domain/messages.py.)
 
 Each counter is a sorted set of request times; one Lua script checks every counter of a call
 and records the call in all of them only if none is full, so a refused call costs nothing. The
@@ -45,6 +48,7 @@ def limits_from(settings: Settings) -> Mapping[Group, int]:
         Group.WRITE: settings.rate_limit_write_per_minute,
         Group.ADMIN: settings.rate_limit_admin_per_minute,
         Group.UPLOAD: settings.rate_limit_upload_per_minute,
+        Group.MESSAGE: settings.rate_limit_message_per_minute,
     }
 
 

@@ -69,6 +69,12 @@ def rules(settings: Settings) -> dict[str, PurposeRules]:
             settings.upload_verification_doc_max_bytes,
             timedelta(minutes=15),
         ),
+        "MESSAGE_PHOTO": PurposeRules(
+            "messages",
+            types(settings.upload_message_photo_types),
+            settings.upload_message_photo_max_bytes,
+            timedelta(hours=1),
+        ),
     }
 
 

@@ -78,4 +78,26 @@ SELECT 'urgent SMS over the platform''s caps (5 an hour, 20 a day)', count(*)
                               RANGE BETWEEN interval '24 hours' PRECEDING AND CURRENT ROW) AS in_day
           FROM urgent_sms_sends x
          WHERE x.outcome = 'SENT') w
- WHERE w.in_hour > 5 OR w.in_day > 20;
+ WHERE w.in_hour > 5 OR w.in_day > 20
+-- Task messaging (migration 0034): INV-11, INV-12.
+UNION ALL
+SELECT 'message between others than the task''s poster and worker (INV-11)', count(*)
+  FROM messages m JOIN tasks t ON t.id = m.task_id
+ WHERE t.worker_id IS NULL OR m.sender_id = m.recipient_id
+    OR m.sender_id NOT IN (t.poster_id, t.worker_id) OR m.recipient_id NOT IN (t.poster_id, t.worker_id)
+UNION ALL
+SELECT 'message in a thread that was not open (INV-11)', count(*)
+  FROM messages m JOIN tasks t ON t.id = m.task_id
+ WHERE t.accepted_at IS NULL OR m.created_at > COALESCE(t.completed_at, t.cancelled_at, t.expired_at, 'infinity')
+UNION ALL
+SELECT 'message text empty, too long or with contact details (INV-12)', count(*)
+  FROM messages m
+ WHERE (m.body IS NULL AND cardinality(m.photo_ids) = 0) OR char_length(m.body) > 500
+    OR char_length(m.caption) > 200 OR message_has_contact(m.body) OR message_has_contact(m.caption)
+UNION ALL
+SELECT 'message photo not a READY message photo of the sender for its task (INV-12)', count(*)
+  FROM messages m
+ WHERE cardinality(m.photo_ids) > 3
+    OR EXISTS (SELECT 1 FROM unnest(m.photo_ids) p LEFT JOIN uploads u ON u.id = p
+                WHERE u.id IS NULL OR u.state <> 'READY' OR u.owner_id <> m.sender_id
+                   OR u.purpose <> 'MESSAGE_PHOTO' OR u.object_key <> 'messages/' || m.task_id || '/' || p);

@@ -5,7 +5,8 @@
 TRUNCATE users, sessions, one_time_codes, trust_ledger, uploads, verification_records,
          verification_documents, capability_profiles, tasks, escrows, proofs, proof_photos,
          disputes, xp_ledger, notifications, idempotency_keys, outbox, job_runs, admin_actions,
-         notification_settings, notification_preferences, urgent_sms_sends
+         notification_settings, notification_preferences, urgent_sms_sends,
+         messages, message_settings
          RESTART IDENTITY;
 
 -- name: seed_capabilities
@@ -26,7 +27,7 @@ SELECT t.worker_id, t.id, e.id
 ANALYZE users, uploads, verification_records, verification_documents;
 
 -- name: seed_analyze_tasks
-ANALYZE tasks, escrows, proofs, proof_photos, disputes, uploads;
+ANALYZE tasks, escrows, proofs, proof_photos, disputes, uploads, messages;
 
 -- name: seed_analyze_all
 ANALYZE;

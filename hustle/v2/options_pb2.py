@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17hustle/v2/options.proto\x12\thustle.v2\x1a google/protobuf/descriptor.proto*V\n\x06\x41\x63\x63\x65ss\x12\x16\n\x12\x41\x43\x43\x45SS_UNSPECIFIED\x10\x00\x12\x11\n\rACCESS_PUBLIC\x10\x01\x12\x0f\n\x0b\x41\x43\x43\x45SS_USER\x10\x02\x12\x10\n\x0c\x41\x43\x43\x45SS_ADMIN\x10\x03*\xbd\x01\n\x0eRateLimitGroup\x12 \n\x1cRATE_LIMIT_GROUP_UNSPECIFIED\x10\x00\x12\x19\n\x15RATE_LIMIT_GROUP_AUTH\x10\x01\x12\x19\n\x15RATE_LIMIT_GROUP_READ\x10\x02\x12\x1a\n\x16RATE_LIMIT_GROUP_WRITE\x10\x03\x12\x1a\n\x16RATE_LIMIT_GROUP_ADMIN\x10\x04\x12\x1b\n\x17RATE_LIMIT_GROUP_UPLOAD\x10\x05*F\n\x0bIdempotency\x12\x1b\n\x17IDEMPOTENCY_UNSPECIFIED\x10\x00\x12\x1a\n\x16IDEMPOTENCY_REQUEST_ID\x10\x01:C\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb4\x87\x03 \x01(\x0e\x32\x11.hustle.v2.Access:U\n\x10rate_limit_group\x12\x1e.google.protobuf.MethodOptions\x18\xb5\x87\x03 \x01(\x0e\x32\x19.hustle.v2.RateLimitGroup:@\n\x16rate_limit_fail_closed\x12\x1e.google.protobuf.MethodOptions\x18\xb6\x87\x03 \x01(\x08:M\n\x0bidempotency\x12\x1e.google.protobuf.MethodOptions\x18\xb7\x87\x03 \x01(\x0e\x32\x16.hustle.v2.Idempotency:0\n\x06\x65rrors\x12\x1e.google.protobuf.MethodOptions\x18\xb8\x87\x03 \x03(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17hustle/v2/options.proto\x12\thustle.v2\x1a google/protobuf/descriptor.proto*V\n\x06\x41\x63\x63\x65ss\x12\x16\n\x12\x41\x43\x43\x45SS_UNSPECIFIED\x10\x00\x12\x11\n\rACCESS_PUBLIC\x10\x01\x12\x0f\n\x0b\x41\x43\x43\x45SS_USER\x10\x02\x12\x10\n\x0c\x41\x43\x43\x45SS_ADMIN\x10\x03*\xdb\x01\n\x0eRateLimitGroup\x12 \n\x1cRATE_LIMIT_GROUP_UNSPECIFIED\x10\x00\x12\x19\n\x15RATE_LIMIT_GROUP_AUTH\x10\x01\x12\x19\n\x15RATE_LIMIT_GROUP_READ\x10\x02\x12\x1a\n\x16RATE_LIMIT_GROUP_WRITE\x10\x03\x12\x1a\n\x16RATE_LIMIT_GROUP_ADMIN\x10\x04\x12\x1b\n\x17RATE_LIMIT_GROUP_UPLOAD\x10\x05\x12\x1c\n\x18RATE_LIMIT_GROUP_MESSAGE\x10\x06*F\n\x0bIdempotency\x12\x1b\n\x17IDEMPOTENCY_UNSPECIFIED\x10\x00\x12\x1a\n\x16IDEMPOTENCY_REQUEST_ID\x10\x01:C\n\x06\x61\x63\x63\x65ss\x12\x1e.google.protobuf.MethodOptions\x18\xb4\x87\x03 \x01(\x0e\x32\x11.hustle.v2.Access:U\n\x10rate_limit_group\x12\x1e.google.protobuf.MethodOptions\x18\xb5\x87\x03 \x01(\x0e\x32\x19.hustle.v2.RateLimitGroup:@\n\x16rate_limit_fail_closed\x12\x1e.google.protobuf.MethodOptions\x18\xb6\x87\x03 \x01(\x08:M\n\x0bidempotency\x12\x1e.google.protobuf.MethodOptions\x18\xb7\x87\x03 \x01(\x0e\x32\x16.hustle.v2.Idempotency:0\n\x06\x65rrors\x12\x1e.google.protobuf.MethodOptions\x18\xb8\x87\x03 \x03(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,7 +35,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACCESS']._serialized_start=72
   _globals['_ACCESS']._serialized_end=158
   _globals['_RATELIMITGROUP']._serialized_start=161
-  _globals['_RATELIMITGROUP']._serialized_end=350
-  _globals['_IDEMPOTENCY']._serialized_start=352
-  _globals['_IDEMPOTENCY']._serialized_end=422
+  _globals['_RATELIMITGROUP']._serialized_end=380
+  _globals['_IDEMPOTENCY']._serialized_start=382
+  _globals['_IDEMPOTENCY']._serialized_end=452
 # @@protoc_insertion_point(module_scope)

@@ -71,12 +71,17 @@ class _RateLimitGroupEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RateLi
     """Admin RPCs: 60 a minute, by user."""
     RATE_LIMIT_GROUP_UPLOAD: _RateLimitGroup.ValueType  # 5
     """Upload requests: 10 a minute, by user."""
+    RATE_LIMIT_GROUP_MESSAGE: _RateLimitGroup.ValueType  # 6
+    """Task messages: 10 a minute, by user. The hourly and daily limits of messaging (10 an hour
+    per sender and thread, 100 a day, 50 photos a day) are counted by the database and answered
+    the same way (HX501 with a retry delay).
+    """
 
 class RateLimitGroup(_RateLimitGroup, metaclass=_RateLimitGroupEnumTypeWrapper):
     """The rate-limit group an RPC counts against: a sliding window of one minute per group and
     caller. A call over the limit is RESOURCE_EXHAUSTED (HX501) with a `google.rpc.RetryInfo`
     saying when to retry; a refused call is not counted. Groups may be added within this version
-    (task messaging will bring one).
+    (task messaging brought MESSAGE).
     """
 
 RATE_LIMIT_GROUP_UNSPECIFIED: RateLimitGroup.ValueType  # 0
@@ -91,6 +96,11 @@ RATE_LIMIT_GROUP_ADMIN: RateLimitGroup.ValueType  # 4
 """Admin RPCs: 60 a minute, by user."""
 RATE_LIMIT_GROUP_UPLOAD: RateLimitGroup.ValueType  # 5
 """Upload requests: 10 a minute, by user."""
+RATE_LIMIT_GROUP_MESSAGE: RateLimitGroup.ValueType  # 6
+"""Task messages: 10 a minute, by user. The hourly and daily limits of messaging (10 an hour
+per sender and thread, 100 a day, 50 photos a day) are counted by the database and answered
+the same way (HX501 with a retry delay).
+"""
 Global___RateLimitGroup: _TypeAlias = RateLimitGroup  # noqa: Y015
 
 class _Idempotency:

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from hustle.v2 import options_pb2 as hustle_dot_v2_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16hustle/v2/upload.proto\x12\thustle.v2\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17hustle/v2/options.proto\"\xb1\x01\n\rPresignedPost\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x34\n\x06\x66ields\x18\x02 \x03(\x0b\x32$.hustle.v2.PresignedPost.FieldsEntry\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xad\x02\n\x06Upload\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12)\n\x07purpose\x18\x02 \x01(\x0e\x32\x18.hustle.v2.UploadPurpose\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.hustle.v2.UploadState\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\r\n\x05width\x18\x06 \x01(\x05\x12\x0e\n\x06height\x18\x07 \x01(\x05\x12\x18\n\x10rejection_reason\x18\x08 \x01(\t\x12\x14\n\x0c\x64ownload_url\x18\t \x01(\t\x12\x15\n\rthumbnail_url\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"~\n\x13\x43reateUploadRequest\x12)\n\x07purpose\x18\x01 \x01(\x0e\x32\x18.hustle.v2.UploadPurpose\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"a\n\x14\x43reateUploadResponse\x12!\n\x06upload\x18\x01 \x01(\x0b\x32\x11.hustle.v2.Upload\x12&\n\x04post\x18\x02 \x01(\x0b\x32\x18.hustle.v2.PresignedPost\"*\n\x15\x43ompleteUploadRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\";\n\x16\x43ompleteUploadResponse\x12!\n\x06upload\x18\x01 \x01(\x0b\x32\x11.hustle.v2.Upload\"%\n\x10GetUploadRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\"6\n\x11GetUploadResponse\x12!\n\x06upload\x18\x01 \x01(\x0b\x32\x11.hustle.v2.Upload*\x8f\x01\n\rUploadPurpose\x12\x1e\n\x1aUPLOAD_PURPOSE_UNSPECIFIED\x10\x00\x12\x19\n\x15UPLOAD_PURPOSE_AVATAR\x10\x01\x12\x1e\n\x1aUPLOAD_PURPOSE_PROOF_PHOTO\x10\x02\x12#\n\x1fUPLOAD_PURPOSE_VERIFICATION_DOC\x10\x03*\xad\x01\n\x0bUploadState\x12\x1c\n\x18UPLOAD_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14UPLOAD_STATE_PENDING\x10\x01\x12\x19\n\x15UPLOAD_STATE_UPLOADED\x10\x02\x12\x16\n\x12UPLOAD_STATE_READY\x10\x03\x12\x19\n\x15UPLOAD_STATE_REJECTED\x10\x04\x12\x18\n\x14UPLOAD_STATE_EXPIRED\x10\x05\x32\xcc\x03\n\rUploadService\x12\x81\x01\n\x0c\x43reateUpload\x12\x1e.hustle.v2.CreateUploadRequest\x1a\x1f.hustle.v2.CreateUploadResponse\"0\xa0\xbb\x18\x02\xa8\xbb\x18\x05\xb8\xbb\x18\x01\xc2\xbb\x18\x05HX301\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX902\x12\xaa\x01\n\x0e\x43ompleteUpload\x12 .hustle.v2.CompleteUploadRequest\x1a!.hustle.v2.CompleteUploadResponse\"S\x90\x02\x02\xa0\xbb\x18\x02\xa8\xbb\x18\x05\xc2\xbb\x18\x05HX003\xc2\xbb\x18\x05HX202\xc2\xbb\x18\x05HX301\xc2\xbb\x18\x05HX302\xc2\xbb\x18\x05HX304\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX902\x12\x89\x01\n\tGetUpload\x12\x1b.hustle.v2.GetUploadRequest\x1a\x1c.hustle.v2.GetUploadResponse\"A\x90\x02\x01\xa0\xbb\x18\x02\xa8\xbb\x18\x02\xc2\xbb\x18\x05HX202\xc2\xbb\x18\x05HX301\xc2\xbb\x18\x05HX302\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX902b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16hustle/v2/upload.proto\x12\thustle.v2\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17hustle/v2/options.proto\"\xb1\x01\n\rPresignedPost\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x34\n\x06\x66ields\x18\x02 \x03(\x0b\x32$.hustle.v2.PresignedPost.FieldsEntry\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xad\x02\n\x06Upload\x12\x11\n\tupload_id\x18\x01 \x01(\t\x12)\n\x07purpose\x18\x02 \x01(\x0e\x32\x18.hustle.v2.UploadPurpose\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.hustle.v2.UploadState\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12\x12\n\nsize_bytes\x18\x05 \x01(\x03\x12\r\n\x05width\x18\x06 \x01(\x05\x12\x0e\n\x06height\x18\x07 \x01(\x05\x12\x18\n\x10rejection_reason\x18\x08 \x01(\t\x12\x14\n\x0c\x64ownload_url\x18\t \x01(\t\x12\x15\n\rthumbnail_url\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8f\x01\n\x13\x43reateUploadRequest\x12)\n\x07purpose\x18\x01 \x01(\x0e\x32\x18.hustle.v2.UploadPurpose\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x0f\n\x07task_id\x18\x05 \x01(\t\"a\n\x14\x43reateUploadResponse\x12!\n\x06upload\x18\x01 \x01(\x0b\x32\x11.hustle.v2.Upload\x12&\n\x04post\x18\x02 \x01(\x0b\x32\x18.hustle.v2.PresignedPost\"*\n\x15\x43ompleteUploadRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\";\n\x16\x43ompleteUploadResponse\x12!\n\x06upload\x18\x01 \x01(\x0b\x32\x11.hustle.v2.Upload\"%\n\x10GetUploadRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\"6\n\x11GetUploadResponse\x12!\n\x06upload\x18\x01 \x01(\x0b\x32\x11.hustle.v2.Upload*\xb1\x01\n\rUploadPurpose\x12\x1e\n\x1aUPLOAD_PURPOSE_UNSPECIFIED\x10\x00\x12\x19\n\x15UPLOAD_PURPOSE_AVATAR\x10\x01\x12\x1e\n\x1aUPLOAD_PURPOSE_PROOF_PHOTO\x10\x02\x12#\n\x1fUPLOAD_PURPOSE_VERIFICATION_DOC\x10\x03\x12 \n\x1cUPLOAD_PURPOSE_MESSAGE_PHOTO\x10\x04*\xad\x01\n\x0bUploadState\x12\x1c\n\x18UPLOAD_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14UPLOAD_STATE_PENDING\x10\x01\x12\x19\n\x15UPLOAD_STATE_UPLOADED\x10\x02\x12\x16\n\x12UPLOAD_STATE_READY\x10\x03\x12\x19\n\x15UPLOAD_STATE_REJECTED\x10\x04\x12\x18\n\x14UPLOAD_STATE_EXPIRED\x10\x05\x32\xde\x03\n\rUploadService\x12\x93\x01\n\x0c\x43reateUpload\x12\x1e.hustle.v2.CreateUploadRequest\x1a\x1f.hustle.v2.CreateUploadResponse\"B\xa0\xbb\x18\x02\xa8\xbb\x18\x05\xb8\xbb\x18\x01\xc2\xbb\x18\x05HX301\xc2\xbb\x18\x05HX302\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX802\xc2\xbb\x18\x05HX902\x12\xaa\x01\n\x0e\x43ompleteUpload\x12 .hustle.v2.CompleteUploadRequest\x1a!.hustle.v2.CompleteUploadResponse\"S\x90\x02\x02\xa0\xbb\x18\x02\xa8\xbb\x18\x05\xc2\xbb\x18\x05HX003\xc2\xbb\x18\x05HX202\xc2\xbb\x18\x05HX301\xc2\xbb\x18\x05HX302\xc2\xbb\x18\x05HX304\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX902\x12\x89\x01\n\tGetUpload\x12\x1b.hustle.v2.GetUploadRequest\x1a\x1c.hustle.v2.GetUploadResponse\"A\x90\x02\x01\xa0\xbb\x18\x02\xa8\xbb\x18\x02\xc2\xbb\x18\x05HX202\xc2\xbb\x18\x05HX301\xc2\xbb\x18\x05HX302\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX902b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,33 +36,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PRESIGNEDPOST_FIELDSENTRY']._loaded_options = None
   _globals['_PRESIGNEDPOST_FIELDSENTRY']._serialized_options = b'8\001'
   _globals['_UPLOADSERVICE'].methods_by_name['CreateUpload']._loaded_options = None
-  _globals['_UPLOADSERVICE'].methods_by_name['CreateUpload']._serialized_options = b'\240\273\030\002\250\273\030\005\270\273\030\001\302\273\030\005HX301\302\273\030\005HX401\302\273\030\005HX501\302\273\030\005HX902'
+  _globals['_UPLOADSERVICE'].methods_by_name['CreateUpload']._serialized_options = b'\240\273\030\002\250\273\030\005\270\273\030\001\302\273\030\005HX301\302\273\030\005HX302\302\273\030\005HX401\302\273\030\005HX501\302\273\030\005HX802\302\273\030\005HX902'
   _globals['_UPLOADSERVICE'].methods_by_name['CompleteUpload']._loaded_options = None
   _globals['_UPLOADSERVICE'].methods_by_name['CompleteUpload']._serialized_options = b'\220\002\002\240\273\030\002\250\273\030\005\302\273\030\005HX003\302\273\030\005HX202\302\273\030\005HX301\302\273\030\005HX302\302\273\030\005HX304\302\273\030\005HX401\302\273\030\005HX501\302\273\030\005HX902'
   _globals['_UPLOADSERVICE'].methods_by_name['GetUpload']._loaded_options = None
   _globals['_UPLOADSERVICE'].methods_by_name['GetUpload']._serialized_options = b'\220\002\001\240\273\030\002\250\273\030\002\302\273\030\005HX202\302\273\030\005HX301\302\273\030\005HX302\302\273\030\005HX401\302\273\030\005HX501\302\273\030\005HX902'
-  _globals['_UPLOADPURPOSE']._serialized_start=1007
-  _globals['_UPLOADPURPOSE']._serialized_end=1150
-  _globals['_UPLOADSTATE']._serialized_start=1153
-  _globals['_UPLOADSTATE']._serialized_end=1326
+  _globals['_UPLOADPURPOSE']._serialized_start=1025
+  _globals['_UPLOADPURPOSE']._serialized_end=1202
+  _globals['_UPLOADSTATE']._serialized_start=1205
+  _globals['_UPLOADSTATE']._serialized_end=1378
   _globals['_PRESIGNEDPOST']._serialized_start=96
   _globals['_PRESIGNEDPOST']._serialized_end=273
   _globals['_PRESIGNEDPOST_FIELDSENTRY']._serialized_start=228
   _globals['_PRESIGNEDPOST_FIELDSENTRY']._serialized_end=273
   _globals['_UPLOAD']._serialized_start=276
   _globals['_UPLOAD']._serialized_end=577
-  _globals['_CREATEUPLOADREQUEST']._serialized_start=579
-  _globals['_CREATEUPLOADREQUEST']._serialized_end=705
-  _globals['_CREATEUPLOADRESPONSE']._serialized_start=707
-  _globals['_CREATEUPLOADRESPONSE']._serialized_end=804
-  _globals['_COMPLETEUPLOADREQUEST']._serialized_start=806
-  _globals['_COMPLETEUPLOADREQUEST']._serialized_end=848
-  _globals['_COMPLETEUPLOADRESPONSE']._serialized_start=850
-  _globals['_COMPLETEUPLOADRESPONSE']._serialized_end=909
-  _globals['_GETUPLOADREQUEST']._serialized_start=911
-  _globals['_GETUPLOADREQUEST']._serialized_end=948
-  _globals['_GETUPLOADRESPONSE']._serialized_start=950
-  _globals['_GETUPLOADRESPONSE']._serialized_end=1004
-  _globals['_UPLOADSERVICE']._serialized_start=1329
-  _globals['_UPLOADSERVICE']._serialized_end=1789
+  _globals['_CREATEUPLOADREQUEST']._serialized_start=580
+  _globals['_CREATEUPLOADREQUEST']._serialized_end=723
+  _globals['_CREATEUPLOADRESPONSE']._serialized_start=725
+  _globals['_CREATEUPLOADRESPONSE']._serialized_end=822
+  _globals['_COMPLETEUPLOADREQUEST']._serialized_start=824
+  _globals['_COMPLETEUPLOADREQUEST']._serialized_end=866
+  _globals['_COMPLETEUPLOADRESPONSE']._serialized_start=868
+  _globals['_COMPLETEUPLOADRESPONSE']._serialized_end=927
+  _globals['_GETUPLOADREQUEST']._serialized_start=929
+  _globals['_GETUPLOADREQUEST']._serialized_end=966
+  _globals['_GETUPLOADRESPONSE']._serialized_start=968
+  _globals['_GETUPLOADRESPONSE']._serialized_end=1022
+  _globals['_UPLOADSERVICE']._serialized_start=1381
+  _globals['_UPLOADSERVICE']._serialized_end=1859
 # @@protoc_insertion_point(module_scope)

@@ -34,10 +34,15 @@ class _UploadPurposeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UploadP
     """A photo proving work: JPEG, PNG, HEIC or WebP; at most 10 MB; links live 1 hour."""
     UPLOAD_PURPOSE_VERIFICATION_DOC: _UploadPurpose.ValueType  # 3
     """A licence, certificate or ID: JPEG, PNG or PDF; at most 25 MB; links live 15 minutes."""
+    UPLOAD_PURPOSE_MESSAGE_PHOTO: _UploadPurpose.ValueType  # 4
+    """A photo for a task's thread (MessageService): JPEG, PNG or HEIC; at most 5 MB; links live 1
+    hour. Made by the task's poster or worker for that task (CreateUploadRequest.task_id), and
+    seen by both through ListMessages once sent.
+    """
 
 class UploadPurpose(_UploadPurpose, metaclass=_UploadPurposeEnumTypeWrapper):
     """What a file is for; each purpose has its types, maximum size and link lifetime. Purposes may be
-    added within this version (task messaging will bring message photos).
+    added within this version (task messaging brought MESSAGE_PHOTO).
     """
 
 UPLOAD_PURPOSE_UNSPECIFIED: UploadPurpose.ValueType  # 0
@@ -48,6 +53,11 @@ UPLOAD_PURPOSE_PROOF_PHOTO: UploadPurpose.ValueType  # 2
 """A photo proving work: JPEG, PNG, HEIC or WebP; at most 10 MB; links live 1 hour."""
 UPLOAD_PURPOSE_VERIFICATION_DOC: UploadPurpose.ValueType  # 3
 """A licence, certificate or ID: JPEG, PNG or PDF; at most 25 MB; links live 15 minutes."""
+UPLOAD_PURPOSE_MESSAGE_PHOTO: UploadPurpose.ValueType  # 4
+"""A photo for a task's thread (MessageService): JPEG, PNG or HEIC; at most 5 MB; links live 1
+hour. Made by the task's poster or worker for that task (CreateUploadRequest.task_id), and
+seen by both through ListMessages once sent.
+"""
 Global___UploadPurpose: _TypeAlias = UploadPurpose  # noqa: Y015
 
 class _UploadState:
@@ -216,6 +226,7 @@ class CreateUploadRequest(_message.Message):
     CONTENT_TYPE_FIELD_NUMBER: _builtins.int
     SIZE_BYTES_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
     purpose: Global___UploadPurpose.ValueType
     """What the file is for (required)."""
     content_type: _builtins.str
@@ -224,6 +235,10 @@ class CreateUploadRequest(_message.Message):
     """Its size in bytes, from 1 to the purpose's maximum (the POST may not exceed it)."""
     request_id: _builtins.str
     """A UUID the client makes for this operation and sends again with each retry of it."""
+    task_id: _builtins.str
+    """For MESSAGE_PHOTO, and only for it: the task whose thread the photo is for (the caller must
+    be its poster or worker: PERMISSION_DENIED, HX802, otherwise).
+    """
     def __init__(
         self,
         *,
@@ -231,10 +246,11 @@ class CreateUploadRequest(_message.Message):
         content_type: _builtins.str = ...,
         size_bytes: _builtins.int = ...,
         request_id: _builtins.str = ...,
+        task_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "purpose", b"purpose", "request_id", b"request_id", "size_bytes", b"size_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "purpose", b"purpose", "request_id", b"request_id", "size_bytes", b"size_bytes", "task_id", b"task_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

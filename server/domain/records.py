@@ -73,6 +73,7 @@ class UploadPurpose(StrEnum):
     AVATAR = "AVATAR"
     PROOF_PHOTO = "PROOF_PHOTO"
     VERIFICATION_DOC = "VERIFICATION_DOC"
+    MESSAGE_PHOTO = "MESSAGE_PHOTO"  # hustle.v2 only
 
 
 class UploadState(StrEnum):

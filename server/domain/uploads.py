@@ -1,15 +1,21 @@
 """Uploads: a presigned POST to S3, a HEAD check on completion, then post-processing by the
 upload.process job (jobs/uploads.py). Only READY uploads can be attached to anything (the
-database checks that too)."""
+database checks that too).
+
+Keys are `<prefix>/<owner>/<upload>`, except message photos: `messages/<task>/<upload>`, made
+for one task's thread by its poster or worker (server/domain/messages.py). An API version that
+does not know a purpose passes the purposes it shows (`shown`): another is NOT_FOUND to it."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Collection
 
 from server import outbox
 from server.caller import Caller
 from server.db import Database, Rows
+from server.domain import messages
 from server.domain.records import Upload, UploadPurpose, UploadState
 from server.errors import HxError, invalid
 from server.storage import Head, PresignedPost, Storage
@@ -20,6 +26,7 @@ LOCK = Rows("lock_upload", Upload)
 _MARK_UPLOADED = Rows("mark_uploaded", Upload)
 REJECT = Rows("reject_upload", Upload)
 READY = Rows("ready_upload", Upload)
+EVERY_PURPOSE = frozenset(UploadPurpose)
 
 
 def check_type(storage: Storage, purpose: UploadPurpose, content_type: str) -> str:
@@ -45,12 +52,24 @@ async def create(
     purpose: UploadPurpose,
     content_type: str,
     size: int,
+    task_id: str | None = None,
 ) -> tuple[Upload, PresignedPost]:
+    """A PENDING upload and where to POST it. A MESSAGE_PHOTO names the task whose thread it is
+    for (`task_id`, required: HX301; the caller one of its parties: HX302 / HX802); no other
+    purpose takes one."""
     rules = storage.rules[purpose]
     check_type(storage, purpose, content_type)
     check_size(storage, purpose, size)
     upload_id = str(uuid.uuid4())
-    key = f"{rules.prefix}/{owner_id}/{upload_id}"
+    if purpose is UploadPurpose.MESSAGE_PHOTO:
+        if task_id is None:
+            raise invalid("task_id", "is required for a MESSAGE_PHOTO")
+        await messages.require_party(db, owner_id, task_id)
+        key = f"{rules.prefix}/{task_id}/{upload_id}"
+    elif task_id is not None:
+        raise invalid("task_id", "is only for a MESSAGE_PHOTO")
+    else:
+        key = f"{rules.prefix}/{owner_id}/{upload_id}"
     row = await db.one(
         _CREATE,
         id=upload_id,
@@ -65,14 +84,21 @@ async def create(
     return row, post
 
 
-async def complete(db: Database, storage: Storage, owner_id: str, upload_id: str) -> Upload:
+async def complete(
+    db: Database,
+    storage: Storage,
+    owner_id: str,
+    upload_id: str,
+    *,
+    shown: Collection[UploadPurpose] = EVERY_PURPOSE,
+) -> Upload:
     """Check the object S3 holds against what was declared; queue its processing, or refuse it
     (REJECTED, the object deleted) when its size or type breaks the limits. moto does not
     enforce the POST policy, and a misbehaving S3 client could; this check holds regardless."""
     failure: HxError | None = None
     async with db.transaction() as tx:
         upload = await tx.one(LOCK, id=upload_id)
-        if upload is None:
+        if upload is None or upload.purpose not in shown:
             raise HxError("HX302", "No such upload.")
         if upload.owner_id != owner_id:
             raise HxError("HX202", "This upload is not yours.")
@@ -113,9 +139,15 @@ def _problem(head: Head, declared_type: str, limit: int) -> tuple[str, str] | No
     return None
 
 
-async def get(db: Database, who: Caller, upload_id: str) -> Upload:
+async def get(
+    db: Database,
+    who: Caller,
+    upload_id: str,
+    *,
+    shown: Collection[UploadPurpose] = EVERY_PURPOSE,
+) -> Upload:
     upload = await db.one(_GET, id=upload_id)
-    if upload is None:
+    if upload is None or upload.purpose not in shown:
         raise HxError("HX302", "No such upload.")
     reviewer = who.is_admin and upload.purpose is UploadPurpose.VERIFICATION_DOC
     if upload.owner_id != who.user_id and not reviewer:

@@ -2,9 +2,9 @@
 
 Phases: users (COPY, with triggers: the trust ledger gets its first rows), verifications and
 their documents, capability profiles (through recompute_capability), tasks with their escrows,
-proofs, photos and disputes (COPY with triggers off: the rows are consistent by construction),
-XP (through the ledger's trigger), then the audit of every invariant and ANALYZE. Seeded users
-sign in with the password `DEV_PASSWORD`.
+proofs, photos, disputes and messages (COPY with triggers off: the rows are consistent by
+construction), XP (through the ledger's trigger), then the audit of every invariant and ANALYZE.
+Seeded users sign in with the password `DEV_PASSWORD`.
 """
 
 from __future__ import annotations
@@ -112,6 +112,7 @@ async def seed(
                     await _copy(session, "proofs", tables.PROOFS, batch.proofs)
                     await _copy(session, "proof_photos", tables.PHOTOS, batch.photos)
                     await _copy(session, "disputes", tables.DISPUTES, batch.disputes)
+                    await _copy(session, "messages", tables.MESSAGES, batch.messages)
                 progress.update(len(batch.tasks))
         timings["tasks"] = time.perf_counter() - started
 

@@ -144,3 +144,13 @@ TASK_STATE_SHARES = (("OPEN", 0.30), ("ACCEPTED", 0.07), ("PROOF_SUBMITTED", 0.0
                      ("EXPIRED", 0.05))
 TRUST_TIER_SHARES = ((1, 0.55), (2, 0.28), (3, 0.12), (4, 0.05))
 # fmt: on
+
+# Task messaging: what posters and workers say to each other (no contact details: HX812).
+POSTER_LINES = ("Hi! Thanks for taking this.", "The gate code is at the front desk.",
+                "Is tomorrow morning still good for you?", "Parking is on the street, sorry.",
+                "The dog is friendly, don't worry.", "Great, see you then.",
+                "Could you bring a ladder?", "Thanks, that looks perfect!")  # fmt: skip
+WORKER_LINES = ("On my way, about 20 minutes out.", "I have all the tools I need.",
+                "Running a little late, traffic is bad.", "All done, photos are in the proof.",
+                "Which entrance should I use?", "Tomorrow at 9 works for me.",
+                "I'll need about two hours.", "Thanks for the clear instructions!")  # fmt: skip

@@ -23,11 +23,13 @@ from server.seed.catalog import (
     CATEGORIES,
     FIRST_NAMES,
     LAST_NAMES,
+    POSTER_LINES,
     STREET_SUFFIXES,
     STREETS,
     TASK_STATE_SHARES,
     TRADES,
     TRUST_TIER_SHARES,
+    WORKER_LINES,
     Category,
     Metro,
 )
@@ -55,6 +57,7 @@ class TaskBatch:
     proofs: list[Row] = field(default_factory=list)
     photos: list[Row] = field(default_factory=list)
     disputes: list[Row] = field(default_factory=list)
+    messages: list[Row] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -83,6 +86,8 @@ class Generator:
         self, seed: int, metros: tuple[Metro, ...], now: datetime, password_hash: str
     ) -> None:
         self.rng = random.Random(seed)  # noqa: S311 - reproducible data, not secrets
+        # messages draw from a stream of their own, so that they change no other table's rows
+        self.message_rng = random.Random(seed * 7919 + 1)  # noqa: S311
         self.metros = metros
         self.now = now
         self.password_hash = password_hash
@@ -317,6 +322,8 @@ class Generator:
             self._proof(out, task_id, worker, state, t)
             if t.disputed:
                 self._dispute(out, task_id, rng.choice((poster.id, worker.id)), price, split, t)
+        if worker and t.accepted:
+            self._messages(out, task_id, poster.id, worker.id, t)
 
     def _escrow(self, out: TaskBatch, task_id: str, state: str, price: int, funded: bool,
                 split: bool, t: Timeline) -> None:  # fmt: skip
@@ -365,3 +372,35 @@ class Generator:
             self.rng.choice(self.admins) if split else None,
             "Half the job was done." if split else None, t.disputed, t.completed if split else None,
         ))  # fmt: skip
+
+    def _messages(self, out: TaskBatch, task_id: str, poster: str, worker: str,
+                  t: Timeline) -> None:  # fmt: skip
+        """A thread between the task's acceptance and its end (or now), as the database allows
+        it: written while the task was in progress, and gone 90 days after an undisputed task
+        ended (message.purge)."""
+        assert t.accepted is not None
+        ended = t.completed or t.cancelled
+        if ended and not t.disputed and ended <= self.now - 90 * DAY:
+            return
+        rng = self.message_rng
+        count = rng.choice((0, 1, 2, 2, 3, 4, 6))
+        until = ended or self.now
+        span = (until - t.accepted).total_seconds()
+        if span <= 0:
+            return
+        moments = sorted(rng.random() * span for _ in range(count))
+        for i, offset in enumerate(moments):
+            from_poster = (i % 2 == 0) != (rng.random() < 0.25)
+            sender, recipient = (poster, worker) if from_poster else (worker, poster)
+            body = rng.choice(POSTER_LINES if from_poster else WORKER_LINES)
+            sent = t.accepted + timedelta(seconds=offset)
+            read = sent + rng.randint(1, 240) * MINUTE
+            out.messages.append((self.uuid_from(rng), task_id, sender, recipient, body, sent,
+                                 read if read <= self.now else None))  # fmt: skip
+
+    @staticmethod
+    def uuid_from(rng: random.Random) -> str:
+        """A version-4 UUID drawn from `rng`."""
+        bits = rng.getrandbits(128) & ~(0xF << 76) & ~(0x3 << 62) | (0x4 << 76) | (0x2 << 62)
+        h = f"{bits:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

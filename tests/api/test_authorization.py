@@ -145,7 +145,7 @@ async def open_channel(settings: Settings, resources: Resources) -> AsyncIterato
     """The real server with its rate limits out of the way (this test makes ~200 calls)."""
     lifted = {
         f"rate_limit_{group}_per_minute": 1_000_000
-        for group in ("auth", "read", "write", "admin", "upload")
+        for group in ("auth", "read", "write", "admin", "upload", "message")
     }
     server = HustleServer(settings.model_copy(update=lifted), resources)
     await server.start()

@@ -98,7 +98,7 @@ async def unlimited(settings: Settings, resources: Resources) -> AsyncIterator[H
     """The real server with its rate limits lifted, for this test only (~1,000 calls)."""
     lifted = {
         f"rate_limit_{group}_per_minute": 100_000_000
-        for group in ("auth", "read", "write", "admin", "upload")
+        for group in ("auth", "read", "write", "admin", "upload", "message")
     }
     server = HustleServer(settings.model_copy(update=lifted), resources)
     await server.start()

@@ -29,7 +29,11 @@ RESOLUTIONS = EnumMap(r.Resolution, dispute_pb2.DisputeResolution)
 USER_MODES = EnumMap(r.UserMode, user_pb2.UserMode)
 TRUST_TIERS = EnumMap(r.TrustTier, user_pb2.TrustTier)
 FEED_MODES = EnumMap(r.FeedMode, feed_pb2.FeedMode)
-UPLOAD_PURPOSES = EnumMap(r.UploadPurpose, upload_pb2.UploadPurpose)
+# hustle.v1 has no message photos: its CreateUpload cannot ask for one, and its Get/Complete
+# answer NOT_FOUND for one (server/api/v1/uploads.py).
+UPLOAD_PURPOSES = EnumMap(
+    r.UploadPurpose, upload_pb2.UploadPurpose, omit=[r.UploadPurpose.MESSAGE_PHOTO]
+)
 UPLOAD_STATES = EnumMap(r.UploadState, upload_pb2.UploadState)
 VERIFICATION_KINDS = EnumMap(r.VerificationKind, verification_pb2.VerificationKind)
 VERIFICATION_STATES = EnumMap(r.VerificationState, verification_pb2.VerificationState)

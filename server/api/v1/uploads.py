@@ -12,10 +12,13 @@ from server import caller, validation
 from server.api.v1 import convert
 from server.db import Database
 from server.domain import uploads
+from server.domain.records import UploadPurpose
 from server.errors import invalid
 from server.storage import Storage
 
 Context = aio.ServicerContext[Any, Any]
+# The purposes hustle.v1 knows (message photos are hustle.v2's: not found here).
+SHOWN = frozenset(UploadPurpose) - convert.UPLOAD_PURPOSES.omit
 
 
 class UploadService(upload_pb2_grpc.UploadServiceServicer):
@@ -49,7 +52,7 @@ class UploadService(upload_pb2_grpc.UploadServiceServicer):
     ) -> upload_pb2.CompleteUploadResponse:
         upload_id = validation.uuid_id(request.upload_id, "upload_id")
         upload = await uploads.complete(
-            self._db, self._storage, caller.current().user_id, upload_id
+            self._db, self._storage, caller.current().user_id, upload_id, shown=SHOWN
         )
         return upload_pb2.CompleteUploadResponse(upload=convert.upload(upload))
 
@@ -57,7 +60,10 @@ class UploadService(upload_pb2_grpc.UploadServiceServicer):
         self, request: upload_pb2.GetUploadRequest, context: Context
     ) -> upload_pb2.GetUploadResponse:
         upload = await uploads.get(
-            self._db, caller.current(), validation.uuid_id(request.upload_id, "upload_id")
+            self._db,
+            caller.current(),
+            validation.uuid_id(request.upload_id, "upload_id"),
+            shown=SHOWN,
         )
         download, thumbnail = await asyncio.to_thread(uploads.links, self._storage, upload)
         return upload_pb2.GetUploadResponse(upload=convert.upload(upload, download, thumbnail))

@@ -23,6 +23,8 @@ from hustle.v2 import (
     feed_pb2,
     notification_pb2,
     notification_pb2_grpc,
+    message_pb2,
+    message_pb2_grpc,
     system_pb2,
     system_pb2_grpc,
     task_pb2,
@@ -38,6 +40,7 @@ from server.api.v2 import feed
 from server.api.v2.auth import AuthService
 from server.api.v2.disputes import DisputeService
 from server.api.v2.notifications import NotificationService
+from server.api.v2.messages import MessageService
 from server.api.v2.system import SystemService
 from server.api.v2.tasks import TaskService
 from server.api.v2.uploads import UploadService
@@ -60,6 +63,7 @@ SERVICE_DESCRIPTORS = (
     upload_pb2.DESCRIPTOR.services_by_name["UploadService"],
     verification_pb2.DESCRIPTOR.services_by_name["VerificationService"],
     notification_pb2.DESCRIPTOR.services_by_name["NotificationService"],
+    message_pb2.DESCRIPTOR.services_by_name["MessageService"],
 )
 
 
@@ -110,6 +114,8 @@ def servicers(deps: Dependencies) -> list[tuple[Register, Any]]:
         (
             notification_pb2_grpc.add_NotificationServiceServicer_to_server,
             NotificationService(db, settings),
+            message_pb2_grpc.add_MessageServiceServicer_to_server,
+            MessageService(db, deps.storage, settings),
         ),
     ]
 

@@ -31,10 +31,15 @@ class UploadService(upload_pb2_grpc.UploadServiceServicer):
         with Checks() as check:
             purpose = convert.UPLOAD_PURPOSES.to_domain(request.purpose)
             if purpose is None:
-                check.fail("purpose", "must be AVATAR, PROOF_PHOTO or VERIFICATION_DOC")
+                check.fail(
+                    "purpose", "must be AVATAR, PROOF_PHOTO, VERIFICATION_DOC or MESSAGE_PHOTO"
+                )
             else:
                 check(uploads.check_type, self._storage, purpose, content_type)
                 check(uploads.check_size, self._storage, purpose, request.size_bytes)
+            task_id = None
+            if request.task_id:
+                task_id = check(validation.uuid_id, request.task_id, "task_id")
             check(validation.request_id, request.request_id)
         assert purpose is not None
         upload, post = await uploads.create(
@@ -44,6 +49,7 @@ class UploadService(upload_pb2_grpc.UploadServiceServicer):
             purpose,
             content_type,
             request.size_bytes,
+            task_id,
         )
         return upload_pb2.CreateUploadResponse(
             upload=convert.upload(upload),

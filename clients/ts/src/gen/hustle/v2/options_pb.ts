@@ -11,7 +11,7 @@ import { file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
  * Describes the file hustle/v2/options.proto.
  */
 export const file_hustle_v2_options: GenFile = /*@__PURE__*/
-  fileDesc("ChdodXN0bGUvdjIvb3B0aW9ucy5wcm90bxIJaHVzdGxlLnYyKlYKBkFjY2VzcxIWChJBQ0NFU1NfVU5TUEVDSUZJRUQQABIRCg1BQ0NFU1NfUFVCTElDEAESDwoLQUNDRVNTX1VTRVIQAhIQCgxBQ0NFU1NfQURNSU4QAyq9AQoOUmF0ZUxpbWl0R3JvdXASIAocUkFURV9MSU1JVF9HUk9VUF9VTlNQRUNJRklFRBAAEhkKFVJBVEVfTElNSVRfR1JPVVBfQVVUSBABEhkKFVJBVEVfTElNSVRfR1JPVVBfUkVBRBACEhoKFlJBVEVfTElNSVRfR1JPVVBfV1JJVEUQAxIaChZSQVRFX0xJTUlUX0dST1VQX0FETUlOEAQSGwoXUkFURV9MSU1JVF9HUk9VUF9VUExPQUQQBSpGCgtJZGVtcG90ZW5jeRIbChdJREVNUE9URU5DWV9VTlNQRUNJRklFRBAAEhoKFklERU1QT1RFTkNZX1JFUVVFU1RfSUQQATpLCgZhY2Nlc3MSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi0hwMgASgOMhEuaHVzdGxlLnYyLkFjY2Vzc1IGYWNjZXNzOmUKEHJhdGVfbGltaXRfZ3JvdXASHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi1hwMgASgOMhkuaHVzdGxlLnYyLlJhdGVMaW1pdEdyb3VwUg5yYXRlTGltaXRHcm91cDpVChZyYXRlX2xpbWl0X2ZhaWxfY2xvc2VkEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYtocDIAEoCFITcmF0ZUxpbWl0RmFpbENsb3NlZDpaCgtpZGVtcG90ZW5jeRIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLeHAyABKA4yFi5odXN0bGUudjIuSWRlbXBvdGVuY3lSC2lkZW1wb3RlbmN5OjgKBmVycm9ycxIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLiHAyADKAlSBmVycm9yc2IGcHJvdG8z", [file_google_protobuf_descriptor]);
+  fileDesc("ChdodXN0bGUvdjIvb3B0aW9ucy5wcm90bxIJaHVzdGxlLnYyKlYKBkFjY2VzcxIWChJBQ0NFU1NfVU5TUEVDSUZJRUQQABIRCg1BQ0NFU1NfUFVCTElDEAESDwoLQUNDRVNTX1VTRVIQAhIQCgxBQ0NFU1NfQURNSU4QAyrbAQoOUmF0ZUxpbWl0R3JvdXASIAocUkFURV9MSU1JVF9HUk9VUF9VTlNQRUNJRklFRBAAEhkKFVJBVEVfTElNSVRfR1JPVVBfQVVUSBABEhkKFVJBVEVfTElNSVRfR1JPVVBfUkVBRBACEhoKFlJBVEVfTElNSVRfR1JPVVBfV1JJVEUQAxIaChZSQVRFX0xJTUlUX0dST1VQX0FETUlOEAQSGwoXUkFURV9MSU1JVF9HUk9VUF9VUExPQUQQBRIcChhSQVRFX0xJTUlUX0dST1VQX01FU1NBR0UQBipGCgtJZGVtcG90ZW5jeRIbChdJREVNUE9URU5DWV9VTlNQRUNJRklFRBAAEhoKFklERU1QT1RFTkNZX1JFUVVFU1RfSUQQATpLCgZhY2Nlc3MSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi0hwMgASgOMhEuaHVzdGxlLnYyLkFjY2Vzc1IGYWNjZXNzOmUKEHJhdGVfbGltaXRfZ3JvdXASHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxi1hwMgASgOMhkuaHVzdGxlLnYyLlJhdGVMaW1pdEdyb3VwUg5yYXRlTGltaXRHcm91cDpVChZyYXRlX2xpbWl0X2ZhaWxfY2xvc2VkEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYtocDIAEoCFITcmF0ZUxpbWl0RmFpbENsb3NlZDpaCgtpZGVtcG90ZW5jeRIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLeHAyABKA4yFi5odXN0bGUudjIuSWRlbXBvdGVuY3lSC2lkZW1wb3RlbmN5OjgKBmVycm9ycxIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGLiHAyADKAlSBmVycm9yc2IGcHJvdG8z", [file_google_protobuf_descriptor]);
 
 /**
  * Who may call an RPC. The server enforces it from this option, so the rule a client reads in
@@ -60,7 +60,7 @@ export const AccessSchema: GenEnum<Access> = /*@__PURE__*/
  * The rate-limit group an RPC counts against: a sliding window of one minute per group and
  * caller. A call over the limit is RESOURCE_EXHAUSTED (HX501) with a `google.rpc.RetryInfo`
  * saying when to retry; a refused call is not counted. Groups may be added within this version
- * (task messaging will bring one).
+ * (task messaging brought MESSAGE).
  *
  * @generated from enum hustle.v2.RateLimitGroup
  */
@@ -106,6 +106,15 @@ export enum RateLimitGroup {
    * @generated from enum value: RATE_LIMIT_GROUP_UPLOAD = 5;
    */
   UPLOAD = 5,
+
+  /**
+   * Task messages: 10 a minute, by user. The hourly and daily limits of messaging (10 an hour
+   * per sender and thread, 100 a day, 50 photos a day) are counted by the database and answered
+   * the same way (HX501 with a retry delay).
+   *
+   * @generated from enum value: RATE_LIMIT_GROUP_MESSAGE = 6;
+   */
+  MESSAGE = 6,
 }
 
 /**

@@ -12,6 +12,7 @@ from jobs import (
     relay,
     schedules,
     sessions,
+    trust,
     uploads,
 )
 from jobs.broker import broker, settings
@@ -28,6 +29,7 @@ __all__ = [
     "schedules",
     "sessions",
     "settings",
+    "trust",
     "uploads",
 ]
 

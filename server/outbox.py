@@ -25,6 +25,7 @@ from server.db import Session
 # (tests/unit/test_jobs.py checks the two lists agree).
 JOBS = frozenset(
     {"email.send", "sms.send", "capability.recompute", "upload.process", "session.forget"}
+    | {"trust.evaluate"}
 )
 
 

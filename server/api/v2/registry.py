@@ -21,6 +21,8 @@ from hustle.v2 import (
     dispute_pb2,
     dispute_pb2_grpc,
     feed_pb2,
+    rating_pb2,
+    rating_pb2_grpc,
     system_pb2,
     system_pb2_grpc,
     task_pb2,
@@ -35,6 +37,7 @@ from hustle.v2 import (
 from server.api.v2 import feed
 from server.api.v2.auth import AuthService
 from server.api.v2.disputes import DisputeService
+from server.api.v2.ratings import RatingService
 from server.api.v2.system import SystemService
 from server.api.v2.tasks import TaskService
 from server.api.v2.uploads import UploadService
@@ -56,6 +59,7 @@ SERVICE_DESCRIPTORS = (
     dispute_pb2.DESCRIPTOR.services_by_name["DisputeService"],
     upload_pb2.DESCRIPTOR.services_by_name["UploadService"],
     verification_pb2.DESCRIPTOR.services_by_name["VerificationService"],
+    rating_pb2.DESCRIPTOR.services_by_name["RatingService"],
 )
 
 
@@ -103,6 +107,7 @@ def servicers(deps: Dependencies) -> list[tuple[Register, Any]]:
             verification_pb2_grpc.add_VerificationServiceServicer_to_server,
             VerificationService(db, settings),
         ),
+        (rating_pb2_grpc.add_RatingServiceServicer_to_server, RatingService(db)),
     ]
 
 

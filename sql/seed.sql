@@ -4,7 +4,8 @@
 -- Empty every table the seed fills (run with triggers off: the ledgers refuse it otherwise).
 TRUNCATE users, sessions, one_time_codes, trust_ledger, uploads, verification_records,
          verification_documents, capability_profiles, tasks, escrows, proofs, proof_photos,
-         disputes, xp_ledger, notifications, idempotency_keys, outbox, job_runs, admin_actions
+         disputes, xp_ledger, notifications, idempotency_keys, outbox, job_runs, admin_actions,
+         ratings, rating_windows
          RESTART IDENTITY;
 
 -- name: seed_capabilities
@@ -25,7 +26,7 @@ SELECT t.worker_id, t.id, e.id
 ANALYZE users, uploads, verification_records, verification_documents;
 
 -- name: seed_analyze_tasks
-ANALYZE tasks, escrows, proofs, proof_photos, disputes, uploads;
+ANALYZE tasks, escrows, proofs, proof_photos, disputes, uploads, ratings, rating_windows;
 
 -- name: seed_analyze_all
 ANALYZE;

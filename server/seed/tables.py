@@ -24,4 +24,8 @@ PROOFS = ("id", "task_id", "worker_id", "note", "state", "rejection_reason", "cr
 PHOTOS = ("proof_id", "position", "upload_id")
 DISPUTES = ("id", "task_id", "opened_by", "reason", "state", "resolution", "split_release_cents",
             "resolved_by", "resolution_note", "created_at", "resolved_at")
+RATINGS = ("id", "task_id", "rater_id", "ratee_id", "ratee_role", "stars", "comment", "tags",
+           "is_auto", "created_at", "revealed_at")
+RATING_WINDOWS = ("task_id", "closes_at")
+TRUST_LEDGER = ("user_id", "old_tier", "new_tier", "reason", "created_at")
 # fmt: on

@@ -74,6 +74,10 @@ CREATE TABLE rating_windows (
 );
 CREATE INDEX rating_windows_closes_idx ON rating_windows (closes_at);
 COMMENT ON INDEX rating_windows_closes_idx IS 'rating.close: windows due, oldest first.';
+-- Tasks completed within the last 7 days before this migration get their window too.
+INSERT INTO rating_windows (task_id, closes_at)
+SELECT id, completed_at + interval '7 days' FROM tasks
+ WHERE state = 'COMPLETED' AND worker_id IS NOT NULL AND completed_at > now() - interval '7 days';
 
 -- INV-13: a COMPLETED task, one of its two parties, an open window (7 days from completed_at)
 -- unless automatic (and automatic only once it closed). The task's row lock orders the two

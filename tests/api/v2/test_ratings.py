@@ -12,7 +12,7 @@ import pytest
 from dramatiq.brokers.redis import RedisBroker
 from grpc import aio
 
-from hustle.v2 import rating_pb2, rating_pb2_grpc, task_pb2, user_pb2
+from hustle.v2 import common_pb2, dispute_pb2, rating_pb2, rating_pb2_grpc, task_pb2, user_pb2
 from server.db import Database
 from server.domain import ratings as rating_rules
 from tests.api.market import Person
@@ -332,3 +332,48 @@ async def test_rating_close_adds_automatic_ratings_and_reveals(
     # idempotent: nothing is left to close, and closing again adds nothing
     assert await rating_rules.close_due(db) == 0
     assert api.world.value("SELECT count(*) FROM ratings") == 4
+
+
+async def test_a_dispute_settled_by_split_asks_for_ratings_and_a_refund_does_not(
+    api: V2, ratings: rating_pb2_grpc.RatingServiceStub
+) -> None:
+    admin = api.admin()
+    outcomes = {}
+    for resolution in (dispute_pb2.DISPUTE_RESOLUTION_SPLIT, dispute_pb2.DISPUTE_RESOLUTION_REFUND):
+        poster, worker = api.poster(), api.worker()
+        task = await api.post(poster)
+        await api.accept(worker, task.task_id)
+        await api.submit(worker, task.task_id)
+        opened = await api.disputes.OpenDispute(
+            dispute_pb2.OpenDisputeRequest(
+                task_id=task.task_id, reason="Half done", request_id=request_id()
+            ),
+            metadata=poster.auth,
+        )
+        split = common_pb2.Money(amount_cents=2000, currency="USD")
+        await api.disputes.ResolveDispute(
+            dispute_pb2.ResolveDisputeRequest(
+                dispute_id=opened.dispute.dispute_id, resolution=resolution, request_id=request_id(),
+                split_release=split if resolution == dispute_pb2.DISPUTE_RESOLUTION_SPLIT else None,
+            ),
+            metadata=admin.auth,
+        )  # fmt: skip
+        outcomes[resolution] = (task.task_id, poster, worker)
+    task_id, poster, worker = outcomes[dispute_pb2.DISPUTE_RESOLUTION_SPLIT]
+    ask = "RATING_REQUESTED"
+    assert kinds(api, poster, ask) == [ask]
+    assert kinds(api, worker, ask) == [ask]
+    assert (await ratings.RateTask(rate_request(task_id, 3), metadata=poster.auth)).rating_id
+    task_id, poster, worker = outcomes[dispute_pb2.DISPUTE_RESOLUTION_REFUND]
+    assert kinds(api, poster, ask) == []
+    assert kinds(api, worker, ask) == []
+    await fails(
+        ratings.RateTask(rate_request(task_id), metadata=poster.auth),
+        S.FAILED_PRECONDITION,
+        "HX807",
+    )
+    lost = api.world.rows(
+        "SELECT payload->>'event' FROM outbox WHERE job = 'trust.evaluate' AND payload->>'task_id' = %s",
+        task_id,
+    )
+    assert lost == [("dispute_lost",)]  # the worker's tier is evaluated for the loss

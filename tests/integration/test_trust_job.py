@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
+import redis
 
 from server.db import Database
 from tests.helpers import eventually
@@ -120,8 +121,9 @@ def users(world: World) -> dict[str, uuid.UUID]:
 
 
 async def test_the_rules_through_the_job(
-    world: World, users: dict[str, uuid.UUID], worker: Worker, db: Database
+    world: World, users: dict[str, uuid.UUID], worker: Worker, db: Database, redis_url: str
 ) -> None:
+    cache = redis.Redis.from_url(redis_url)
     for case in CASES:
         await send(db, "trust.evaluate", {"user_id": str(users[case.name]), "event": case.event})
 
@@ -159,3 +161,10 @@ async def test_the_rules_through_the_job(
             user,
         )
         assert [int(t[0]) for t in told] == list(case.path), case.name
+        if case.path:  # the user's feed pages are keyed by the new profile version (Redis)
+            version = world.value(
+                "SELECT version FROM capability_profiles WHERE user_id = %s", user
+            )
+            entry = cache.get(f"feeduser:{user}")
+            assert entry is not None, case.name
+            assert entry.decode().split("|")[0] == str(version), case.name

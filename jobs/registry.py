@@ -13,6 +13,7 @@ from jobs import (
     relay,
     schedules,
     sessions,
+    trust,
     uploads,
 )
 from jobs.broker import broker, settings
@@ -30,6 +31,7 @@ __all__ = [
     "schedules",
     "sessions",
     "settings",
+    "trust",
     "uploads",
 ]
 

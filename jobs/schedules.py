@@ -9,7 +9,7 @@ from periodiq import cron
 from jobs import relay, runtime
 from jobs.broker import broker, settings
 from server import metrics
-from server.domain import messages, notifications, proofs, tasks, verification
+from server.domain import messages, notifications, proofs, ratings, tasks, trust, verification
 
 _BATCH = 500
 
@@ -107,3 +107,29 @@ async def purge_messages() -> None:
     their photos (the only DELETE the messages table allows; a disputed task's thread is kept)."""
     deleted, objects = await messages.purge(runtime.db(), runtime.storage())
     logger.bind(deleted=deleted, photo_objects=objects).info("messages purged")
+    actor_name="rating.close",
+    broker=broker,
+    queue_name="schedules",
+    periodic=cron("10 * * * *"),
+    max_retries=0,
+    time_limit=600_000,
+)
+async def close_ratings() -> None:
+    """Hourly: each rating window closed without both ratings gets automatic 5-star ratings for
+    the missing directions, and both are revealed."""
+    while await ratings.close_due(runtime.db(), _BATCH) == _BATCH:
+        pass
+
+
+@dramatiq.actor(
+    actor_name="trust.sweep",
+    broker=broker,
+    queue_name="schedules",
+    periodic=cron("45 3 * * *"),
+    max_retries=3,
+    time_limit=3_600_000,
+)
+async def sweep_trust() -> None:
+    """Daily: evaluate every user whose trust tier may move (lapsed verifications, cool-downs
+    and account ages that ran out since their last event)."""
+    await trust.sweep(runtime.db(), runtime.feed_cache())

@@ -26,6 +26,7 @@ from server.db import Session
 JOBS = frozenset(
     {"email.send", "sms.send", "capability.recompute", "upload.process", "session.forget"}
     | {"sms.urgent_fanout"}
+    | {"trust.evaluate"}
 )
 
 

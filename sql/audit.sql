@@ -100,4 +100,46 @@ SELECT 'message photo not a READY message photo of the sender for its task (INV-
  WHERE cardinality(m.photo_ids) > 3
     OR EXISTS (SELECT 1 FROM unnest(m.photo_ids) p LEFT JOIN uploads u ON u.id = p
                 WHERE u.id IS NULL OR u.state <> 'READY' OR u.owner_id <> m.sender_id
-                   OR u.purpose <> 'MESSAGE_PHOTO' OR u.object_key <> 'messages/' || m.task_id || '/' || p);
+                   OR u.purpose <> 'MESSAGE_PHOTO' OR u.object_key <> 'messages/' || m.task_id || '/' || p)
+-- Ratings and trust tiers (migration 0035): INV-13, INV-14, INV-15.
+UNION ALL
+SELECT 'rating of a task that is not completed (INV-13)', count(*)
+  FROM ratings r JOIN tasks t ON t.id = r.task_id
+ WHERE t.state <> 'COMPLETED'
+UNION ALL
+SELECT 'rating not between the task''s two parties (INV-13)', count(*)
+  FROM ratings r JOIN tasks t ON t.id = r.task_id
+ WHERE NOT ((r.rater_id, r.ratee_id, r.ratee_role) = (t.poster_id, t.worker_id, 'WORKER')
+            OR (r.rater_id, r.ratee_id, r.ratee_role) = (t.worker_id, t.poster_id, 'POSTER'))
+UNION ALL
+SELECT 'rating outside its window, or automatic inside it (INV-13)', count(*)
+  FROM ratings r JOIN tasks t ON t.id = r.task_id
+ WHERE r.is_auto = (r.created_at < t.completed_at + interval '7 days')
+UNION ALL
+SELECT 'more than one rating per task and rater (INV-13)', count(*)
+  FROM (SELECT 1 FROM ratings GROUP BY task_id, rater_id HAVING count(*) > 1) d
+UNION ALL
+SELECT 'ratings revealed alone, apart, or not when both exist (INV-14)', count(*)
+  FROM (SELECT task_id FROM ratings GROUP BY task_id
+         HAVING (count(revealed_at) > 0 AND count(revealed_at) < 2)
+             OR (count(*) = 2 AND count(revealed_at) < 2)
+             OR count(DISTINCT revealed_at) > 1) x
+UNION ALL
+SELECT 'rating stars, comment or tags out of bounds (INV-14)', count(*)
+  FROM ratings
+ WHERE stars NOT BETWEEN 1 AND 5 OR char_length(comment) NOT BETWEEN 1 AND 500
+    OR NOT rating_tags_valid(ratee_role, tags) OR (stars > 3 AND rating_tags_negative(ratee_role, tags))
+    OR (is_auto AND (stars <> 5 OR comment IS NOT NULL OR cardinality(tags) > 0))
+UNION ALL
+SELECT 'trust tier is not the ledger''s latest (INV-15)', count(*)
+  FROM users u
+  LEFT JOIN LATERAL (SELECT l.new_tier FROM trust_ledger l WHERE l.user_id = u.id
+                      ORDER BY l.created_at DESC, l.id DESC LIMIT 1) l ON true
+ WHERE l.new_tier IS DISTINCT FROM u.trust_tier
+UNION ALL
+SELECT 'trust ledger change without a reason, or out of sequence (INV-15)', count(*)
+  FROM (SELECT l.old_tier, l.reason,
+               lag(l.new_tier) OVER (PARTITION BY l.user_id ORDER BY l.created_at, l.id) AS previous
+          FROM trust_ledger l) x
+ WHERE x.previous IS DISTINCT FROM x.old_tier OR btrim(x.reason) = ''
+    OR (x.old_tier IS NOT NULL AND x.reason IN ('unspecified', 'account created'));

@@ -6,7 +6,7 @@ TRUNCATE users, sessions, one_time_codes, trust_ledger, uploads, verification_re
          verification_documents, capability_profiles, tasks, escrows, proofs, proof_photos,
          disputes, xp_ledger, notifications, idempotency_keys, outbox, job_runs, admin_actions,
          notification_settings, notification_preferences, urgent_sms_sends,
-         messages, message_settings
+         messages, message_settings, ratings, rating_windows
          RESTART IDENTITY;
 
 -- name: seed_capabilities
@@ -27,7 +27,7 @@ SELECT t.worker_id, t.id, e.id
 ANALYZE users, uploads, verification_records, verification_documents;
 
 -- name: seed_analyze_tasks
-ANALYZE tasks, escrows, proofs, proof_photos, disputes, uploads, messages;
+ANALYZE tasks, escrows, proofs, proof_photos, disputes, uploads, messages, ratings, rating_windows;
 
 -- name: seed_analyze_all
 ANALYZE;

@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from hustle.v2 import options_pb2 as hustle_dot_v2_dot_options__pb2
+from hustle.v2 import rating_pb2 as hustle_dot_v2_dot_rating__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14hustle/v2/user.proto\x12\thustle.v2\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17hustle/v2/options.proto\"\xe7\x02\n\x02Me\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x16\n\x0e\x65mail_verified\x18\x03 \x01(\x08\x12\x14\n\x0cphone_number\x18\x04 \x01(\t\x12\x16\n\x0ephone_verified\x18\x05 \x01(\x08\x12\x11\n\tfull_name\x18\x06 \x01(\t\x12)\n\x0c\x64\x65\x66\x61ult_mode\x18\x07 \x01(\x0e\x32\x13.hustle.v2.UserMode\x12(\n\ntrust_tier\x18\x08 \x01(\x0e\x32\x14.hustle.v2.TrustTier\x12\x10\n\x08xp_total\x18\t \x01(\x03\x12\r\n\x05level\x18\n \x01(\x05\x12\x16\n\x0elocation_state\x18\x0b \x01(\t\x12\x10\n\x08is_admin\x18\x0c \x01(\x08\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x61vatar_upload_id\x18\x0e \x01(\t\"\x95\x01\n\nPublicUser\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tfull_name\x18\x02 \x01(\t\x12\x18\n\x10\x61vatar_upload_id\x18\x03 \x01(\t\x12(\n\ntrust_tier\x18\x04 \x01(\x0e\x32\x14.hustle.v2.TrustTier\x12\x10\n\x08xp_total\x18\x05 \x01(\x03\x12\r\n\x05level\x18\x06 \x01(\x05\"\x0e\n\x0cGetMeRequest\"*\n\rGetMeResponse\x12\x19\n\x02me\x18\x01 \x01(\x0b\x32\r.hustle.v2.Me\"b\n\x14UpdateProfileRequest\x12\x19\n\x02me\x18\x01 \x01(\x0b\x32\r.hustle.v2.Me\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"2\n\x15UpdateProfileResponse\x12\x19\n\x02me\x18\x01 \x01(\x0b\x32\r.hustle.v2.Me\"!\n\x0eGetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"6\n\x0fGetUserResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.hustle.v2.PublicUser\"%\n\x10SetAvatarRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\".\n\x11SetAvatarResponse\x12\x19\n\x02me\x18\x01 \x01(\x0b\x32\r.hustle.v2.Me*Q\n\x08UserMode\x12\x19\n\x15USER_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10USER_MODE_POSTER\x10\x01\x12\x14\n\x10USER_MODE_WORKER\x10\x02*\x85\x01\n\tTrustTier\x12\x1a\n\x16TRUST_TIER_UNSPECIFIED\x10\x00\x12\x15\n\x11TRUST_TIER_ROOKIE\x10\x01\x12\x17\n\x13TRUST_TIER_VERIFIED\x10\x02\x12\x16\n\x12TRUST_TIER_TRUSTED\x10\x03\x12\x14\n\x10TRUST_TIER_ELITE\x10\x04\x32\x88\x04\n\x0bUserService\x12\x62\n\x05GetMe\x12\x17.hustle.v2.GetMeRequest\x1a\x18.hustle.v2.GetMeResponse\"&\x90\x02\x01\xa0\xbb\x18\x02\xa8\xbb\x18\x02\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX902\x12\x83\x01\n\rUpdateProfile\x12\x1f.hustle.v2.UpdateProfileRequest\x1a .hustle.v2.UpdateProfileResponse\"/\x90\x02\x02\xa0\xbb\x18\x02\xa8\xbb\x18\x03\xc2\xbb\x18\x05HX301\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX902\x12\x92\x01\n\tSetAvatar\x12\x1b.hustle.v2.SetAvatarRequest\x1a\x1c.hustle.v2.SetAvatarResponse\"J\x90\x02\x02\xa0\xbb\x18\x02\xa8\xbb\x18\x03\xc2\xbb\x18\x05HX202\xc2\xbb\x18\x05HX301\xc2\xbb\x18\x05HX302\xc2\xbb\x18\x05HX304\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX902\x12z\n\x07GetUser\x12\x19.hustle.v2.GetUserRequest\x1a\x1a.hustle.v2.GetUserResponse\"8\x90\x02\x01\xa0\xbb\x18\x02\xa8\xbb\x18\x02\xc2\xbb\x18\x05HX301\xc2\xbb\x18\x05HX302\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX902b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14hustle/v2/user.proto\x12\thustle.v2\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17hustle/v2/options.proto\x1a\x16hustle/v2/rating.proto\"\xe7\x02\n\x02Me\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x16\n\x0e\x65mail_verified\x18\x03 \x01(\x08\x12\x14\n\x0cphone_number\x18\x04 \x01(\t\x12\x16\n\x0ephone_verified\x18\x05 \x01(\x08\x12\x11\n\tfull_name\x18\x06 \x01(\t\x12)\n\x0c\x64\x65\x66\x61ult_mode\x18\x07 \x01(\x0e\x32\x13.hustle.v2.UserMode\x12(\n\ntrust_tier\x18\x08 \x01(\x0e\x32\x14.hustle.v2.TrustTier\x12\x10\n\x08xp_total\x18\t \x01(\x03\x12\r\n\x05level\x18\n \x01(\x05\x12\x16\n\x0elocation_state\x18\x0b \x01(\t\x12\x10\n\x08is_admin\x18\x0c \x01(\x08\x12.\n\ncreated_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x61vatar_upload_id\x18\x0e \x01(\t\"\xf7\x01\n\nPublicUser\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\tfull_name\x18\x02 \x01(\t\x12\x18\n\x10\x61vatar_upload_id\x18\x03 \x01(\t\x12(\n\ntrust_tier\x18\x04 \x01(\x0e\x32\x14.hustle.v2.TrustTier\x12\x10\n\x08xp_total\x18\x05 \x01(\x03\x12\r\n\x05level\x18\x06 \x01(\x05\x12/\n\rworker_rating\x18\x07 \x01(\x0b\x32\x18.hustle.v2.RatingSummary\x12/\n\rposter_rating\x18\x08 \x01(\x0b\x32\x18.hustle.v2.RatingSummary\"\x0e\n\x0cGetMeRequest\"*\n\rGetMeResponse\x12\x19\n\x02me\x18\x01 \x01(\x0b\x32\r.hustle.v2.Me\"b\n\x14UpdateProfileRequest\x12\x19\n\x02me\x18\x01 \x01(\x0b\x32\r.hustle.v2.Me\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"2\n\x15UpdateProfileResponse\x12\x19\n\x02me\x18\x01 \x01(\x0b\x32\r.hustle.v2.Me\"!\n\x0eGetUserRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"6\n\x0fGetUserResponse\x12#\n\x04user\x18\x01 \x01(\x0b\x32\x15.hustle.v2.PublicUser\"%\n\x10SetAvatarRequest\x12\x11\n\tupload_id\x18\x01 \x01(\t\".\n\x11SetAvatarResponse\x12\x19\n\x02me\x18\x01 \x01(\x0b\x32\r.hustle.v2.Me*Q\n\x08UserMode\x12\x19\n\x15USER_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10USER_MODE_POSTER\x10\x01\x12\x14\n\x10USER_MODE_WORKER\x10\x02*\x85\x01\n\tTrustTier\x12\x1a\n\x16TRUST_TIER_UNSPECIFIED\x10\x00\x12\x15\n\x11TRUST_TIER_ROOKIE\x10\x01\x12\x17\n\x13TRUST_TIER_VERIFIED\x10\x02\x12\x16\n\x12TRUST_TIER_TRUSTED\x10\x03\x12\x14\n\x10TRUST_TIER_ELITE\x10\x04\x32\x88\x04\n\x0bUserService\x12\x62\n\x05GetMe\x12\x17.hustle.v2.GetMeRequest\x1a\x18.hustle.v2.GetMeResponse\"&\x90\x02\x01\xa0\xbb\x18\x02\xa8\xbb\x18\x02\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX902\x12\x83\x01\n\rUpdateProfile\x12\x1f.hustle.v2.UpdateProfileRequest\x1a .hustle.v2.UpdateProfileResponse\"/\x90\x02\x02\xa0\xbb\x18\x02\xa8\xbb\x18\x03\xc2\xbb\x18\x05HX301\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX902\x12\x92\x01\n\tSetAvatar\x12\x1b.hustle.v2.SetAvatarRequest\x1a\x1c.hustle.v2.SetAvatarResponse\"J\x90\x02\x02\xa0\xbb\x18\x02\xa8\xbb\x18\x03\xc2\xbb\x18\x05HX202\xc2\xbb\x18\x05HX301\xc2\xbb\x18\x05HX302\xc2\xbb\x18\x05HX304\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX902\x12z\n\x07GetUser\x12\x19.hustle.v2.GetUserRequest\x1a\x1a.hustle.v2.GetUserResponse\"8\x90\x02\x01\xa0\xbb\x18\x02\xa8\xbb\x18\x02\xc2\xbb\x18\x05HX301\xc2\xbb\x18\x05HX302\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX902b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,30 +43,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USERSERVICE'].methods_by_name['SetAvatar']._serialized_options = b'\220\002\002\240\273\030\002\250\273\030\003\302\273\030\005HX202\302\273\030\005HX301\302\273\030\005HX302\302\273\030\005HX304\302\273\030\005HX401\302\273\030\005HX501\302\273\030\005HX902'
   _globals['_USERSERVICE'].methods_by_name['GetUser']._loaded_options = None
   _globals['_USERSERVICE'].methods_by_name['GetUser']._serialized_options = b'\220\002\001\240\273\030\002\250\273\030\002\302\273\030\005HX301\302\273\030\005HX302\302\273\030\005HX401\302\273\030\005HX501\302\273\030\005HX902'
-  _globals['_USERMODE']._serialized_start=1031
-  _globals['_USERMODE']._serialized_end=1112
-  _globals['_TRUSTTIER']._serialized_start=1115
-  _globals['_TRUSTTIER']._serialized_end=1248
-  _globals['_ME']._serialized_start=128
-  _globals['_ME']._serialized_end=487
-  _globals['_PUBLICUSER']._serialized_start=490
-  _globals['_PUBLICUSER']._serialized_end=639
-  _globals['_GETMEREQUEST']._serialized_start=641
-  _globals['_GETMEREQUEST']._serialized_end=655
-  _globals['_GETMERESPONSE']._serialized_start=657
-  _globals['_GETMERESPONSE']._serialized_end=699
-  _globals['_UPDATEPROFILEREQUEST']._serialized_start=701
-  _globals['_UPDATEPROFILEREQUEST']._serialized_end=799
-  _globals['_UPDATEPROFILERESPONSE']._serialized_start=801
-  _globals['_UPDATEPROFILERESPONSE']._serialized_end=851
-  _globals['_GETUSERREQUEST']._serialized_start=853
-  _globals['_GETUSERREQUEST']._serialized_end=886
-  _globals['_GETUSERRESPONSE']._serialized_start=888
-  _globals['_GETUSERRESPONSE']._serialized_end=942
-  _globals['_SETAVATARREQUEST']._serialized_start=944
-  _globals['_SETAVATARREQUEST']._serialized_end=981
-  _globals['_SETAVATARRESPONSE']._serialized_start=983
-  _globals['_SETAVATARRESPONSE']._serialized_end=1029
-  _globals['_USERSERVICE']._serialized_start=1251
-  _globals['_USERSERVICE']._serialized_end=1771
+  _globals['_USERMODE']._serialized_start=1153
+  _globals['_USERMODE']._serialized_end=1234
+  _globals['_TRUSTTIER']._serialized_start=1237
+  _globals['_TRUSTTIER']._serialized_end=1370
+  _globals['_ME']._serialized_start=152
+  _globals['_ME']._serialized_end=511
+  _globals['_PUBLICUSER']._serialized_start=514
+  _globals['_PUBLICUSER']._serialized_end=761
+  _globals['_GETMEREQUEST']._serialized_start=763
+  _globals['_GETMEREQUEST']._serialized_end=777
+  _globals['_GETMERESPONSE']._serialized_start=779
+  _globals['_GETMERESPONSE']._serialized_end=821
+  _globals['_UPDATEPROFILEREQUEST']._serialized_start=823
+  _globals['_UPDATEPROFILEREQUEST']._serialized_end=921
+  _globals['_UPDATEPROFILERESPONSE']._serialized_start=923
+  _globals['_UPDATEPROFILERESPONSE']._serialized_end=973
+  _globals['_GETUSERREQUEST']._serialized_start=975
+  _globals['_GETUSERREQUEST']._serialized_end=1008
+  _globals['_GETUSERRESPONSE']._serialized_start=1010
+  _globals['_GETUSERRESPONSE']._serialized_end=1064
+  _globals['_SETAVATARREQUEST']._serialized_start=1066
+  _globals['_SETAVATARREQUEST']._serialized_end=1103
+  _globals['_SETAVATARRESPONSE']._serialized_start=1105
+  _globals['_SETAVATARRESPONSE']._serialized_end=1151
+  _globals['_USERSERVICE']._serialized_start=1373
+  _globals['_USERSERVICE']._serialized_end=1893
 # @@protoc_insertion_point(module_scope)

@@ -8,6 +8,7 @@ from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from hustle.v2 import rating_pb2 as _rating_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -168,6 +169,8 @@ class PublicUser(_message.Message):
     TRUST_TIER_FIELD_NUMBER: _builtins.int
     XP_TOTAL_FIELD_NUMBER: _builtins.int
     LEVEL_FIELD_NUMBER: _builtins.int
+    WORKER_RATING_FIELD_NUMBER: _builtins.int
+    POSTER_RATING_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     """The user's id."""
     full_name: _builtins.str
@@ -180,6 +183,16 @@ class PublicUser(_message.Message):
     """Total XP earned."""
     level: _builtins.int
     """Level 1 to 10."""
+    @_builtins.property
+    def worker_rating(self) -> _rating_pb2.RatingSummary:
+        """Their ratings as a worker (see RatingService.GetRatingSummary: shown to others from 5
+        ratings on; `visible` says whether it is).
+        """
+
+    @_builtins.property
+    def poster_rating(self) -> _rating_pb2.RatingSummary:
+        """Their ratings as a poster (the same rule)."""
+
     def __init__(
         self,
         *,
@@ -189,10 +202,12 @@ class PublicUser(_message.Message):
         trust_tier: Global___TrustTier.ValueType = ...,
         xp_total: _builtins.int = ...,
         level: _builtins.int = ...,
+        worker_rating: _rating_pb2.RatingSummary | None = ...,
+        poster_rating: _rating_pb2.RatingSummary | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["poster_rating", b"poster_rating", "worker_rating", b"worker_rating"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["avatar_upload_id", b"avatar_upload_id", "full_name", b"full_name", "level", b"level", "trust_tier", b"trust_tier", "user_id", b"user_id", "xp_total", b"xp_total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["avatar_upload_id", b"avatar_upload_id", "full_name", b"full_name", "level", b"level", "poster_rating", b"poster_rating", "trust_tier", b"trust_tier", "user_id", b"user_id", "worker_rating", b"worker_rating", "xp_total", b"xp_total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

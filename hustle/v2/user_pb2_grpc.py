@@ -85,7 +85,8 @@ class UserServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetUser(self, request, context):
-        """Another user's public profile: name, avatar, trust tier, XP and level; nothing private.
+        """Another user's public profile: name, avatar, trust tier, XP and level, rating summaries;
+        nothing private.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -43,7 +43,9 @@ class UserServiceStub:
     SetAvatar: _grpc.UnaryUnaryMultiCallable[_user_pb2.SetAvatarRequest, _user_pb2.SetAvatarResponse]
     """Use a READY AVATAR upload of the caller as their avatar."""
     GetUser: _grpc.UnaryUnaryMultiCallable[_user_pb2.GetUserRequest, _user_pb2.GetUserResponse]
-    """Another user's public profile: name, avatar, trust tier, XP and level; nothing private."""
+    """Another user's public profile: name, avatar, trust tier, XP and level, rating summaries;
+    nothing private.
+    """
 
 @_typing.type_check_only
 class UserServiceAsyncStub(UserServiceStub):
@@ -60,7 +62,9 @@ class UserServiceAsyncStub(UserServiceStub):
     SetAvatar: _aio.UnaryUnaryMultiCallable[_user_pb2.SetAvatarRequest, _user_pb2.SetAvatarResponse]  # type: ignore[assignment]
     """Use a READY AVATAR upload of the caller as their avatar."""
     GetUser: _aio.UnaryUnaryMultiCallable[_user_pb2.GetUserRequest, _user_pb2.GetUserResponse]  # type: ignore[assignment]
-    """Another user's public profile: name, avatar, trust tier, XP and level; nothing private."""
+    """Another user's public profile: name, avatar, trust tier, XP and level, rating summaries;
+    nothing private.
+    """
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     """Profiles: the caller's own account, and other users' public ones."""
@@ -98,6 +102,8 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _user_pb2.GetUserRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_user_pb2.GetUserResponse, _abc.Awaitable[_user_pb2.GetUserResponse]]:
-        """Another user's public profile: name, avatar, trust tier, XP and level; nothing private."""
+        """Another user's public profile: name, avatar, trust tier, XP and level, rating summaries;
+        nothing private.
+        """
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -12,7 +12,7 @@ from typing import Any
 
 from server.caller import Caller
 from server.db import Database, Rows, Session
-from server.domain import notifications, proofs, tasks
+from server.domain import notifications, proofs, ratings, tasks
 from server.domain.notifications import notify
 from server.domain.records import (
     Dispute,
@@ -160,6 +160,8 @@ async def resolve(
                 "set_task_state", task_id=task_id, state=TaskState.COMPLETED, cancel_reason=None
             )
             split = await tasks.set_escrow(tx, task_id, EscrowState.REFUND_PARTIAL)
+            assert task.worker_id is not None
+            await ratings.request(tx, task_id, task.title, task.poster_id, task.worker_id)
             released, refunded = split.released_cents, split.refunded_cents
         for user_id in (task.poster_id, task.worker_id):
             assert user_id is not None

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from loguru import logger
 
 from server.db import Database, Rows, Session
-from server.domain import tasks, xp
+from server.domain import ratings, tasks, xp
 from server.domain.notifications import notify
 from server.domain.records import (
     EscrowState,
@@ -123,6 +123,7 @@ async def settle_release(tx: Session, task: tasks.LockedTask) -> int:
         "set_task_state", task_id=task.id, state=TaskState.COMPLETED, cancel_reason=None
     )
     paid = await tasks.set_escrow(tx, task.id, EscrowState.RELEASED)
+    await ratings.request(tx, task.id, task.title, task.poster_id, task.worker_id)
     await notify(
         tx,
         task.worker_id,

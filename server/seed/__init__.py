@@ -1,8 +1,8 @@
 """`python -m server seed`: fill a database with realistic, deterministic data, in bulk.
 
-Phases: users (COPY, with triggers: the trust ledger gets its first rows), verifications and
-their documents, capability profiles (through recompute_capability), tasks with their escrows,
-proofs, photos, disputes and messages (COPY with triggers off: the rows are consistent by
+Phases: users with their trust histories (COPY, triggers off), verifications and their
+documents, capability profiles (through recompute_capability), tasks with their escrows, proofs,
+photos, disputes, messages and ratings (COPY with triggers off: the rows are consistent by
 construction), XP (through the ledger's trigger), then the audit of every invariant and ANALYZE.
 Seeded users sign in with the password `DEV_PASSWORD`.
 """
@@ -84,7 +84,10 @@ async def seed(
 
         started = time.perf_counter()
         async with conn.transaction():
+            # with triggers off: the trust ledger is copied with each user's tier history
+            await conn.execute("SET LOCAL session_replication_role = replica")
             await _copy(session, "users", tables.USERS, gen.make_users(options.users))
+            await _copy(session, "trust_ledger", tables.TRUST_LEDGER, gen.trust_ledger)
         timings["users"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -113,6 +116,9 @@ async def seed(
                     await _copy(session, "proof_photos", tables.PHOTOS, batch.photos)
                     await _copy(session, "disputes", tables.DISPUTES, batch.disputes)
                     await _copy(session, "messages", tables.MESSAGES, batch.messages)
+                    await _copy(session, "ratings", tables.RATINGS, batch.ratings)
+                    await _copy(session, "rating_windows", tables.RATING_WINDOWS,
+                                batch.rating_windows)  # fmt: skip
                 progress.update(len(batch.tasks))
         timings["tasks"] = time.perf_counter() - started
 

@@ -33,6 +33,7 @@ from server.seed.catalog import (
     Category,
     Metro,
 )
+from server.seed.ratings import RatingSeeder
 
 Row = tuple[Any, ...]
 SECOND, MINUTE = timedelta(seconds=1), timedelta(minutes=1)
@@ -47,6 +48,7 @@ class SeedUser:
     trades: set[str] = field(default_factory=set)
     insured: bool = False
     background: bool = False
+    id_verified: bool = False
 
 
 @dataclass
@@ -58,6 +60,8 @@ class TaskBatch:
     photos: list[Row] = field(default_factory=list)
     disputes: list[Row] = field(default_factory=list)
     messages: list[Row] = field(default_factory=list)
+    ratings: list[Row] = field(default_factory=list)
+    rating_windows: list[Row] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -97,6 +101,9 @@ class Generator:
         self._by_metro: dict[str, list[SeedUser]] = defaultdict(list)
         # workers by (metro, trade they hold); trade None: everyone in the metro
         self._workers: dict[tuple[str, str | None], list[SeedUser]] = defaultdict(list)
+        # ratings and tier histories draw from their own generator (the rest stays as it was)
+        self.extra = RatingSeeder(seed, now)
+        self.trust_ledger: list[Row] = []
 
     # --- primitives ----------------------------------------------------------------------------
     def uuid(self) -> str:
@@ -143,7 +150,11 @@ class Generator:
             user = SeedUser(self.uuid(), metro, self.shares(TRUST_TIER_SHARES))
             created = self.ago(30 * DAY, 720 * DAY)
             phone = f"+1{self.rng.randint(201, 989)}{self.rng.randint(2_000_000, 9_999_999)}"
-            phone_verified = created + 9 * MINUTE if self.rng.random() < 0.7 else None
+            # a tier above ROOKIE has a verified phone (and an approved ID, below): its rules
+            phone_verified = (
+                created + 9 * MINUTE if self.rng.random() < 0.7 or user.tier >= 2 else None
+            )
+            self.trust_ledger.extend(self.extra.tier_history(user.id, user.tier, created))
             name = f"{self.rng.choice(FIRST_NAMES)} {self.rng.choice(LAST_NAMES)}"
             mode = "POSTER" if self.rng.random() < 0.35 else "WORKER"
             rows.append((user.id, f"seed{i}@hustle.test", created + 5 * MINUTE,
@@ -197,10 +208,26 @@ class Generator:
                 uploads.append(upload)
                 documents.append((record_id, 1, upload[0]))
                 if state == "APPROVED":
+                    user.id_verified |= kind == "ID" and (expires is None or expires > self.now)
                     if trade:
                         user.trades.add(trade)
                     user.insured |= kind == "INSURANCE"
                     user.background |= kind == "BACKGROUND_CHECK"
+        for user in self.users:
+            if user.tier >= 2 and not user.id_verified:
+                record_id, doc = self.extra.uuid(), self.extra.uuid()
+                submitted = self.now - self.extra.rng.randint(10, 300) * DAY
+                reviewer = next((a for a in self.admins if a != user.id), None)
+                if reviewer is None:
+                    continue
+                records.append((record_id, user.id, "ID", None, "APPROVED", None, submitted,
+                                submitted + 5 * HOUR, reviewer, None, None))  # fmt: skip
+                key, sent = f"verification/{user.id}/{doc}", submitted - 3 * MINUTE
+                uploads.append((doc, user.id, "VERIFICATION_DOC", "application/pdf", 901_024,
+                                key, "READY", 900_000, hashlib.sha256(doc.encode()).digest(),
+                                None, None, None, sent, sent + MINUTE, sent + MINUTE))  # fmt: skip
+                documents.append((record_id, 1, doc))
+                user.id_verified = True
         for user in self.users:
             self._workers[(user.metro.name, None)].append(user)
             for trade in user.trades:
@@ -324,6 +351,10 @@ class Generator:
                 self._dispute(out, task_id, rng.choice((poster.id, worker.id)), price, split, t)
         if worker and t.accepted:
             self._messages(out, task_id, poster.id, worker.id, t)
+        if worker and t.completed:
+            ratings, windows = self.extra.for_task(task_id, poster.id, worker.id, t.completed)
+            out.ratings.extend(ratings)
+            out.rating_windows.extend(windows)
 
     def _escrow(self, out: TaskBatch, task_id: str, state: str, price: int, funded: bool,
                 split: bool, t: Timeline) -> None:  # fmt: skip

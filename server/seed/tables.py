@@ -25,4 +25,8 @@ PHOTOS = ("proof_id", "position", "upload_id")
 DISPUTES = ("id", "task_id", "opened_by", "reason", "state", "resolution", "split_release_cents",
             "resolved_by", "resolution_note", "created_at", "resolved_at")
 MESSAGES = ("id", "task_id", "sender_id", "recipient_id", "body", "created_at", "read_at")
+RATINGS = ("id", "task_id", "rater_id", "ratee_id", "ratee_role", "stars", "comment", "tags",
+           "is_auto", "created_at", "revealed_at")
+RATING_WINDOWS = ("task_id", "closes_at")
+TRUST_LEDGER = ("user_id", "old_tier", "new_tier", "reason", "created_at")
 # fmt: on

@@ -75,10 +75,16 @@ async def test_the_whole_life_of_a_task(market: Market) -> None:
     assert approved.xp_awarded == 42  # $42, no streak yet, no decay
     me = (await market.users.GetMe(user_pb2.GetMeRequest(), metadata=worker.auth)).me
     assert me.xp_total == 42
-    assert market.notifications(poster) == ["ESCROW_FUNDED", "TASK_ACCEPTED", "PROOF_SUBMITTED"]
+    assert sorted(market.notifications(poster)) == [
+        "ESCROW_FUNDED",
+        "PROOF_SUBMITTED",
+        "RATING_REQUESTED",  # hustle.v2's ratings: asked of both parties on completion
+        "TASK_ACCEPTED",
+    ]
     assert sorted(market.notifications(worker)) == [
         "ESCROW_RELEASED",
         "PROOF_ACCEPTED",
+        "RATING_REQUESTED",
         "XP_EARNED",
     ]
     proofs = await market.tasks.ListTaskProofs(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import decimal
 import enum
 import importlib
 import pkgutil
@@ -50,6 +51,9 @@ COMPATIBLE: dict[str, tuple[type, ...]] = {
     "jsonb": (dict,),
     "_uuid": (list,),
     "_text": (list,),
+    "_int4": (list,),
+    "numeric": (decimal.Decimal,),
+    "interval": (dt.timedelta,),
 }
 _PARAM = re.compile(r"%\((\w+)\)s")
 

@@ -54,6 +54,24 @@ async def test_seed_is_consistent_and_deterministic(database_url: str) -> None:
             ).fetchone()[0]
             == 0
         )
+        # every user's tier history, one step at a time from 'account created' (the audit
+        # checks each ends at the user's tier)
+        assert conn.execute("SELECT count(DISTINCT user_id) FROM trust_ledger").fetchone()[0] == 300
+        assert (
+            conn.execute("SELECT count(*) FROM trust_ledger WHERE old_tier IS NOT NULL").fetchone()[
+                0
+            ]
+            > 0
+        )
+        # ratings of completed tasks: mostly revealed pairs, some automatic, some still blind
+        revealed, automatic, blind, windows = conn.execute(
+            "SELECT count(*) FILTER (WHERE revealed_at IS NOT NULL), count(*) FILTER (WHERE is_auto),"
+            " count(*) FILTER (WHERE revealed_at IS NULL), (SELECT count(*) FROM rating_windows)"
+            " FROM ratings"
+        ).fetchone()
+        assert revealed > blind > 0
+        assert automatic > 0
+        assert windows > 0
         # open, funded tasks for the feed, some urgent and recent
         assert (
             conn.execute(

@@ -13,6 +13,7 @@ from hustle.v2 import (
     dispute_pb2,
     feed_pb2,
     notification_pb2,
+    rating_pb2,
     task_pb2,
     upload_pb2,
     user_pb2,
@@ -20,6 +21,7 @@ from hustle.v2 import (
 )
 from server.api.enums import EnumMap
 from server.domain import notifications as n
+from server.domain import ratings
 from server.domain import records as r
 from server.domain.auth import Grant
 
@@ -37,6 +39,8 @@ UPLOAD_PURPOSES = EnumMap(r.UploadPurpose, upload_pb2.UploadPurpose)
 UPLOAD_STATES = EnumMap(r.UploadState, upload_pb2.UploadState)
 VERIFICATION_KINDS = EnumMap(r.VerificationKind, verification_pb2.VerificationKind)
 VERIFICATION_STATES = EnumMap(r.VerificationState, verification_pb2.VerificationState)
+RATING_ROLES = EnumMap(ratings.RatingRole, rating_pb2.RatingRole)
+RATING_TAGS = EnumMap(ratings.RatingTag, rating_pb2.RatingTag)
 
 
 def timestamp(value: datetime | None) -> Timestamp | None:
@@ -89,7 +93,11 @@ def me(user: r.User) -> user_pb2.Me:
     )
 
 
-def public_user(user: r.User) -> user_pb2.PublicUser:
+def public_user(
+    user: r.User,
+    worker_rating: ratings.Summary | None = None,
+    poster_rating: ratings.Summary | None = None,
+) -> user_pb2.PublicUser:
     return user_pb2.PublicUser(
         user_id=user.id,
         full_name=user.full_name,
@@ -97,6 +105,8 @@ def public_user(user: r.User) -> user_pb2.PublicUser:
         trust_tier=TRUST_TIERS.to_proto(user.trust_tier),
         xp_total=user.xp_total,
         level=user.level,
+        worker_rating=rating_summary(worker_rating) if worker_rating else None,
+        poster_rating=rating_summary(poster_rating) if poster_rating else None,
     )
 
 
@@ -236,4 +246,29 @@ def notification_preferences(record: n.Preferences) -> notification_pb2.Notifica
             daily_cap=s.urgent_daily_cap,
             enabled=s.urgent_enabled,
         ),
+def rating(record: ratings.Rating) -> rating_pb2.Rating:
+    return rating_pb2.Rating(
+        rating_id=record.id,
+        task_id=record.task_id,
+        rater_id=record.rater_id,
+        ratee_id=record.ratee_id,
+        ratee_role=RATING_ROLES.to_proto(record.ratee_role),
+        stars=record.stars,
+        comment=record.comment or "",
+        tags=[RATING_TAGS.to_proto(ratings.RatingTag(t)) for t in record.tags],
+        automatic=record.is_auto,
+        created_at=timestamp(record.created_at),
+        revealed_at=timestamp(record.revealed_at),
+    )
+
+
+def rating_summary(record: ratings.Summary) -> rating_pb2.RatingSummary:
+    return rating_pb2.RatingSummary(
+        user_id=record.user_id,
+        role=RATING_ROLES.to_proto(record.role),
+        visible=record.visible,
+        count=record.count,
+        automatic_count=record.automatic_count,
+        average_stars=float(record.average_stars or 0),
+        distribution=record.distribution,
     )

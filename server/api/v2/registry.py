@@ -25,6 +25,8 @@ from hustle.v2 import (
     notification_pb2_grpc,
     message_pb2,
     message_pb2_grpc,
+    rating_pb2,
+    rating_pb2_grpc,
     system_pb2,
     system_pb2_grpc,
     task_pb2,
@@ -41,6 +43,7 @@ from server.api.v2.auth import AuthService
 from server.api.v2.disputes import DisputeService
 from server.api.v2.notifications import NotificationService
 from server.api.v2.messages import MessageService
+from server.api.v2.ratings import RatingService
 from server.api.v2.system import SystemService
 from server.api.v2.tasks import TaskService
 from server.api.v2.uploads import UploadService
@@ -64,6 +67,7 @@ SERVICE_DESCRIPTORS = (
     verification_pb2.DESCRIPTOR.services_by_name["VerificationService"],
     notification_pb2.DESCRIPTOR.services_by_name["NotificationService"],
     message_pb2.DESCRIPTOR.services_by_name["MessageService"],
+    rating_pb2.DESCRIPTOR.services_by_name["RatingService"],
 )
 
 
@@ -114,9 +118,12 @@ def servicers(deps: Dependencies) -> list[tuple[Register, Any]]:
         (
             notification_pb2_grpc.add_NotificationServiceServicer_to_server,
             NotificationService(db, settings),
+        ),
+        (
             message_pb2_grpc.add_MessageServiceServicer_to_server,
             MessageService(db, deps.storage, settings),
         ),
+        (rating_pb2_grpc.add_RatingServiceServicer_to_server, RatingService(db)),
     ]
 
 

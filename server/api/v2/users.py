@@ -11,7 +11,7 @@ from hustle.v2 import user_pb2, user_pb2_grpc
 from server import caller, validation
 from server.api.v2 import convert
 from server.db import Database
-from server.domain import users
+from server.domain import ratings, users
 from server.domain.records import UserMode
 from server.errors import invalid
 from server.validation import Checks
@@ -83,4 +83,7 @@ class UserService(user_pb2_grpc.UserServiceServicer):
         with Checks() as check:
             user_id = check(validation.uuid_id, request.user_id, "user_id")
         user = await users.get(self._db, user_id)
-        return user_pb2.GetUserResponse(user=convert.public_user(user))
+        who = caller.current()
+        as_worker = await ratings.summary_of(self._db, who, user.id, ratings.RatingRole.WORKER)
+        as_poster = await ratings.summary_of(self._db, who, user.id, ratings.RatingRole.POSTER)
+        return user_pb2.GetUserResponse(user=convert.public_user(user, as_worker, as_poster))

@@ -20,6 +20,7 @@ from server.domain.records import (
     DisputeState,
     EscrowState,
     NotificationKind,
+    Proof,
     ProofState,
     Resolution,
     Task,
@@ -176,6 +177,35 @@ async def resolve(
             },
         )
         return resolved, await tasks.card(tx, task_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeView:
+    """A dispute as one of its task's parties reads it."""
+
+    dispute: Dispute
+    task: Task
+    proofs: list[Proof]
+
+
+_DISPUTE = Rows("dispute_by_id", Dispute)
+_PROOFS = Rows("list_proofs", Proof)
+
+
+async def for_party(db: Database, who: Caller, dispute_id: str) -> DisputeView:
+    """The caller's own dispute (as the task's poster or worker) with its task and proofs;
+    HX302 when there is no such dispute, HX202 when it is not theirs."""
+    async with db.snapshot() as tx:
+        dispute = await tx.one(_DISPUTE, dispute_id=dispute_id)
+        if dispute is None:
+            raise HxError("HX302", "No such dispute.")
+        task = await tasks.card(tx, dispute.task_id)
+        if who.user_id not in (task.poster_id, task.worker_id):
+            raise HxError("HX202", "Only the task's poster and worker read its dispute.")
+        proofs = await tx.all(
+            _PROOFS, task_id=task.id, after_created=None, after_id=None, limit=None
+        )
+        return DisputeView(dispute, task, proofs)
 
 
 async def list_open(db: Database, after: list[str] | None, limit: int) -> list[Dispute]:

@@ -121,6 +121,11 @@ async def seed(
         timings["xp"] = time.perf_counter() - started
 
         started = time.perf_counter()
+        await session.execute("seed_admin_log")
+        await session.execute("seed_suspend_users", count=max(1, options.users // 500), now=now)
+        timings["admins"] = time.perf_counter() - started
+
+        started = time.perf_counter()
         await session.execute("seed_analyze_all")
         failures = [(f.rule, f.violations) for f in await system.audit(session) if f.violations]
         timings["audit and analyze"] = time.perf_counter() - started

@@ -16,6 +16,8 @@ from typing import Any
 from grpc import aio
 
 from hustle.v2 import (
+    admin_pb2,
+    admin_pb2_grpc,
     auth_pb2,
     auth_pb2_grpc,
     dispute_pb2,
@@ -33,6 +35,7 @@ from hustle.v2 import (
     verification_pb2_grpc,
 )
 from server.api.v2 import feed
+from server.api.v2.admin import AdminService
 from server.api.v2.auth import AuthService
 from server.api.v2.disputes import DisputeService
 from server.api.v2.system import SystemService
@@ -56,6 +59,7 @@ SERVICE_DESCRIPTORS = (
     dispute_pb2.DESCRIPTOR.services_by_name["DisputeService"],
     upload_pb2.DESCRIPTOR.services_by_name["UploadService"],
     verification_pb2.DESCRIPTOR.services_by_name["VerificationService"],
+    admin_pb2.DESCRIPTOR.services_by_name["AdminService"],
 )
 
 
@@ -102,6 +106,10 @@ def servicers(deps: Dependencies) -> list[tuple[Register, Any]]:
         (
             verification_pb2_grpc.add_VerificationServiceServicer_to_server,
             VerificationService(db, settings),
+        ),
+        (
+            admin_pb2_grpc.add_AdminServiceServicer_to_server,
+            AdminService(db, deps.cache, deps.sessions, settings),
         ),
     ]
 

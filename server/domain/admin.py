@@ -33,7 +33,7 @@ from psycopg.types.json import Jsonb
 from server import outbox
 from server.cache import FeedCache
 from server.db import Database, Rows, Session
-from server.domain import tasks
+from server.domain import disputes, tasks
 from server.domain.notifications import notify
 from server.domain.records import (
     Dispute,
@@ -297,6 +297,9 @@ async def _dispute(tx: Session, task: tasks.LockedTask, reason: str) -> str:
         f"“{task.title}” goes to an admin",
         "The worker's account was suspended; an admin will review the submitted proof.",
         task_id=task.id,
+    )
+    await disputes.email_parties(
+        tx, task, "dispute_opened", {"opened_by": "Hustle", "reason": reason}
     )
     return dispute.id
 

@@ -46,9 +46,11 @@ _LIST_OPEN = Rows("list_open_disputes", Dispute)
 _PARTY = Rows("party", Party)
 
 
-async def _email_parties(
+async def email_parties(
     tx: Session, task: tasks.LockedTask, template: str, params: dict[str, Any]
 ) -> None:
+    """Email the task's poster and worker (through the outbox; also used by server.domain.admin
+    when a suspension disputes a worker's submitted proof)."""
     for user_id in (task.poster_id, task.worker_id):
         party = await tx.one(_PARTY, user_id=user_id)
         assert party is not None
@@ -90,7 +92,7 @@ async def open_dispute(
         await notify(
             tx, other, N.DISPUTE_OPENED, f"“{task.title}” is disputed", reason, task_id=task_id
         )
-        await _email_parties(
+        await email_parties(
             tx,
             task,
             "dispute_opened",
@@ -165,7 +167,7 @@ async def resolve(
                 resolution.capitalize(),
                 task_id=task_id,
             )
-        await _email_parties(
+        await email_parties(
             tx,
             task,
             "dispute_resolved",

@@ -215,9 +215,10 @@ async def test_suspending_a_worker_ends_their_sessions_tasks_and_eligibility(
     assert {"TASK_CANCELLED", "ESCROW_REFUNDED", "DISPUTE_OPENED"} <= set(
         api.people.notifications(poster)
     )
-    jobs = w.rows("SELECT job, payload->'params'->>'status' FROM outbox ORDER BY id")
-    assert ("email.send", "SUSPENDED") in jobs
-    assert ("session.forget", None) in jobs
+    jobs = w.rows("SELECT job, payload->>'template', payload->'params'->>'status' FROM outbox")
+    assert ("email.send", "account_status", "SUSPENDED") in jobs
+    assert ("session.forget", None, None) in jobs
+    assert jobs.count(("email.send", "dispute_opened", None)) == 2  # both parties
     [(action, actor, label, reason, details)] = log_rows(api, worker.id)
     assert (action, str(actor), label, reason) == ("user.suspend", boss.id, "user", "spam")
     assert details["tasks_cancelled"] == [taken.task_id]
@@ -302,6 +303,20 @@ async def test_a_ban_is_final_and_cancels_the_posters_open_tasks(
         admin_api.SuspendUser(A.SuspendUserRequest(user_id=boss.id, reason="oops", request_id=request_id()), metadata=boss.auth),
     ):  # fmt: skip
         await fails(own, grpc.StatusCode.FAILED_PRECONDITION, "HX206")
+
+
+async def test_an_admin_whose_rights_ended_under_a_cached_session_changes_nothing(
+    api: V2, admin_api: admin_pb2_grpc.AdminServiceStub
+) -> None:
+    boss, user = api.admin(), api.poster()
+    api.admin()  # another admin: the set is never left empty
+    await admin_api.ListAdminActions(A.ListAdminActionsRequest(), metadata=boss.auth)  # cached
+    api.world.rows("UPDATE users SET is_admin = false WHERE id = %s", boss.user_id)  # raw SQL
+    suspend = A.SuspendUserRequest(user_id=user.id, reason="spam", request_id=request_id())
+    await fails(admin_api.SuspendUser(suspend, metadata=boss.auth), DENIED, "HX205")
+    standing = api.world.value("SELECT account_status FROM users WHERE id = %s", user.user_id)
+    assert standing == "ACTIVE"
+    assert api.world.value("SELECT count(*) FROM admin_actions") == 0
 
 
 async def test_every_mutation_needs_a_reason(

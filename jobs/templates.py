@@ -15,7 +15,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 EMAIL_TEMPLATES = frozenset(
-    {"verify_email", "password_reset", "verification_status", "dispute_opened", "dispute_resolved"}
+    {
+        "verify_email",
+        "password_reset",
+        "verification_status",
+        "dispute_opened",
+        "dispute_resolved",
+        "account_status",
+    }
 )
 SMS_TEMPLATES = frozenset({"phone_otp", "urgent_task_nearby"})
 

@@ -60,6 +60,15 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--batch", type=int, default=20_000, help="tasks per COPY transaction")
     seed.add_argument("--replace", action="store_true", help="wipe a non-empty database first")
     command("audit", "server.commands.audit", "check every invariant over whole tables")
+    admin = command("admin", "server.commands.admin", "admin rights from the command line")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    grant = admin_commands.add_parser(
+        "grant", help="make a user an admin (the first one, or any), logged with the actor cli"
+    )
+    grant.add_argument("email", help="the user's email address")
+    grant.add_argument(
+        "--reason", default="granted on the command line", help="logged with the grant"
+    )
     backup.register(command)  # backup, restore (server/backup.py)
 
     dead = command(

@@ -14,6 +14,9 @@ class Caller:
     session_id: str
     is_admin: bool
     token_hash: bytes
+    # the account's standing is ACTIVE; a suspended or banned account's session (a suspension
+    # revokes them all: only one that raced it) may read but not mutate (HX405)
+    active: bool = True
 
 
 _current: ContextVar[Caller | None] = ContextVar("hustle_caller", default=None)

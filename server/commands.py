@@ -84,6 +84,37 @@ def audit(settings: Settings, _: argparse.Namespace) -> int:
     return 1 if any(v for _, v in results) else 0
 
 
+def admin(settings: Settings, args: argparse.Namespace) -> int:
+    """`admin grant EMAIL`: make the user an admin (logged in admin_actions with the actor
+    `cli`, in the same transaction); an existing admin is left as they are."""
+    from server import logs
+    from server.db import Database
+    from server.domain import admin as rules
+    from server.errors import HxError
+
+    logs.configure_logging(settings)
+
+    async def run() -> rules.Change:
+        db = Database.from_settings(settings, name="hustle-cli")
+        await db.open(wait=True)
+        try:
+            return await rules.grant_by_email(db, args.email, args.reason)
+        finally:
+            await db.close()
+
+    try:
+        change = asyncio.run(run())
+    except HxError as exc:
+        print(f"hustle: {exc.message}", file=sys.stderr)
+        return 1
+    who = f"{change.account.email} ({change.account.id})"
+    if change.action is None:
+        print(f"{who} is an admin already: nothing changed")
+    else:
+        print(f"{who} is now an admin (admin log #{change.action.id})")
+    return 0
+
+
 def capture(settings: Settings, args: argparse.Namespace) -> int:
     """Run the local SendGrid/Twilio stand-in at CAPTURE_URL (or --port)."""
     from urllib.parse import urlsplit

@@ -51,6 +51,9 @@ class Policy:
     group: Group
     fail_closed: bool
     retry: Retry = Retry.NONE
+    # changes something (not `idempotency_level = NO_SIDE_EFFECTS`): refused to an account
+    # that is not active (HX405)
+    mutation: bool = True
 
     @property
     def idempotency_key(self) -> bool:
@@ -139,7 +142,8 @@ def policy_of(method: MethodDescriptor) -> Policy:
             raise ValueError(
                 f"{method.full_name}: IDEMPOTENCY_REQUEST_ID needs `string request_id`"
             )
-    return Policy(access, group, fail_closed, retry)
+    mutation = options.idempotency_level != MethodOptions.NO_SIDE_EFFECTS
+    return Policy(access, group, fail_closed, retry, mutation)
 
 
 def policies(services: Iterable[ServiceDescriptor]) -> Mapping[str, Policy]:

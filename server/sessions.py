@@ -1,14 +1,15 @@
 """Bearer tokens → callers, with a Redis cache in front of the sessions table.
 
 A token's session is cached for up to an hour (`sess:<sha256>`, JSON: user_id, session_id,
-is_admin, expires_at; server/ratelimit.py's session script reads it too), and remembered in the
-user's set (`usersess:<user id>`) so that revoking one session or all of them drops the cache:
-a revoked token is refused on its next call even if it was cached. When Redis is unreachable
-the database answers every lookup.
+is_admin, active, expires_at; server/ratelimit.py's session script reads it too), and remembered
+in the user's set (`usersess:<user id>`) so that revoking one session or all of them drops the
+cache: a revoked token is refused on its next call even if it was cached. When Redis is
+unreachable the database answers every lookup.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterable
@@ -24,6 +25,20 @@ from server.db import Database, Rows
 from server.outage import Outage
 
 CACHE_SECONDS = 3600
+# How long a dropped token may not be cached again: longer than any lookup takes from its
+# database read to its cache write, so that a lookup that read the row before a revocation (or
+# an admin-rights change) committed cannot put the old entry back after the drop.
+TOMBSTONE_SECONDS = 10
+
+# Fill a token's entry (KEYS[1]) and the user's set (KEYS[2]) unless the token was dropped
+# within TOMBSTONE_SECONDS (KEYS[3]).
+_FILL = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +50,7 @@ class _Live:
     expires_at: datetime
     is_admin: bool
     stale: bool  # last seen long enough ago to record the call
+    active: bool  # the account's standing is ACTIVE (INV-17: else mutations are HX405)
 
 
 _BY_TOKEN = Rows("session_by_token", _Live)
@@ -48,11 +64,16 @@ def _user_key(user_id: str) -> str:
     return f"usersess:{user_id}"
 
 
+def _tombstone_key(token_hash: bytes) -> str:
+    return f"sessgone:{token_hash.hex()}"
+
+
 class SessionStore:
     def __init__(self, db: Database, redis_client: aioredis.Redis) -> None:
         self._db = db
         self._redis = redis_client
         self._outage = Outage("session cache", "sessions are read from the database")
+        self._fill = redis_client.register_script(_FILL)
 
     @staticmethod
     def cache_key(token_hash: bytes) -> str:
@@ -65,7 +86,13 @@ class SessionStore:
         entry = json.loads(cached)
         if entry["expires_at"] <= time.time():
             return None
-        return Caller(entry["user_id"], entry["session_id"], entry["is_admin"], token_hash)
+        return Caller(
+            entry["user_id"],
+            entry["session_id"],
+            entry["is_admin"],
+            token_hash,
+            entry.get("active", True),
+        )
 
     async def authenticate(self, token_hash: bytes) -> Caller | None:
         now = time.time()
@@ -81,7 +108,7 @@ class SessionStore:
         row = await self._db.one(_BY_TOKEN, token_hash=token_hash)
         if row is None:
             return None
-        caller = Caller(row.user_id, row.session_id, row.is_admin, token_hash)
+        caller = Caller(row.user_id, row.session_id, row.is_admin, token_hash, row.active)
         if row.stale:
             await self._db.execute("session_seen", session_id=row.session_id)
         expires_at = row.expires_at.timestamp()
@@ -89,17 +116,16 @@ class SessionStore:
             "user_id": caller.user_id,
             "session_id": caller.session_id,
             "is_admin": caller.is_admin,
+            "active": caller.active,
             "expires_at": expires_at,
         }
         ttl = max(1, min(CACHE_SECONDS, int(expires_at - now)))
-        try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(_key(token_hash), json.dumps(entry), ex=ttl)
-                pipe.sadd(_user_key(caller.user_id), token_hash.hex())
-                pipe.expire(_user_key(caller.user_id), CACHE_SECONDS * 2)
-                await pipe.execute()
-        except redis.exceptions.RedisError:
-            pass  # the database answered; the cache will be filled next time
+        # (when Redis does not answer: the database did; the cache is filled next time)
+        with contextlib.suppress(redis.exceptions.RedisError):
+            await self._fill(
+                keys=[_key(token_hash), _user_key(caller.user_id), _tombstone_key(token_hash)],
+                args=[json.dumps(entry), ttl, token_hash.hex(), CACHE_SECONDS * 2],
+            )
         return caller
 
     async def forget(self, user_id: str, token_hashes: Iterable[bytes]) -> None:
@@ -124,9 +150,13 @@ class SessionStore:
                 )
 
     async def drop(self, user_id: str, token_hashes: Iterable[bytes]) -> None:
-        """Delete the tokens' cache entries (raises when Redis cannot be reached)."""
+        """Delete the tokens' cache entries, and keep them out of the cache for
+        TOMBSTONE_SECONDS (a lookup that raced the change cannot put them back); raises when
+        Redis cannot be reached."""
         hashes = [bytes(h) for h in token_hashes]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(*(_key(h) for h in hashes))
             pipe.srem(_user_key(user_id), *(h.hex() for h in hashes))
+            for h in hashes:
+                pipe.set(_tombstone_key(h), b"1", ex=TOMBSTONE_SECONDS)
             await pipe.execute()

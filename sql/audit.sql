@@ -143,3 +143,33 @@ SELECT 'trust ledger change without a reason, or out of sequence (INV-15)', coun
           FROM trust_ledger l) x
  WHERE x.previous IS DISTINCT FROM x.old_tier OR btrim(x.reason) = ''
     OR (x.old_tier IS NOT NULL AND x.reason IN ('unspecified', 'account created'));
+-- Admin actions and account standing (INV-16, INV-17: migrations 0032, 0036).
+UNION ALL
+SELECT 'suspended or banned worker holds an ACCEPTED or PROOF_SUBMITTED task (INV-17)', count(*)
+  FROM tasks t JOIN users u ON u.id = t.worker_id
+ WHERE t.state IN ('ACCEPTED', 'PROOF_SUBMITTED') AND u.account_status <> 'ACTIVE'
+UNION ALL
+SELECT 'suspended or banned poster has an OPEN task (INV-17)', count(*)
+  FROM tasks t JOIN users u ON u.id = t.poster_id
+ WHERE t.state = 'OPEN' AND u.account_status <> 'ACTIVE'
+UNION ALL
+SELECT 'suspended or banned account has a live session (INV-17)', count(*)
+  FROM sessions s JOIN users u ON u.id = s.user_id
+ WHERE s.revoked_at IS NULL AND s.expires_at > now() AND u.account_status <> 'ACTIVE'
+UNION ALL
+SELECT 'suspended or banned account without its stamp and admin log row (INV-16)', count(*)
+  FROM users u
+ WHERE u.account_status <> 'ACTIVE'
+   AND (u.account_status_at IS NULL
+        OR NOT EXISTS (SELECT 1 FROM admin_actions a
+                        WHERE a.target_kind = 'user' AND a.target_id = u.id::text
+                          AND a.action = CASE u.account_status WHEN 'BANNED' THEN 'user.ban'
+                                                               ELSE 'user.suspend' END))
+UNION ALL
+SELECT 'admin log row about a user that does not exist (INV-16)', count(*)
+  FROM admin_actions a LEFT JOIN users u ON u.id::text = a.target_id
+ WHERE a.target_kind = 'user' AND u.id IS NULL
+UNION ALL
+SELECT 'admins, but none of them active', count(*)
+  FROM (SELECT 1 WHERE EXISTS (SELECT 1 FROM users WHERE is_admin)
+                   AND NOT EXISTS (SELECT 1 FROM users WHERE is_admin AND account_status = 'ACTIVE')) x;

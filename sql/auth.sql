@@ -3,7 +3,8 @@
 -- name: session_by_token
 -- The auth interceptor's lookup: a live session and its user.
 SELECT s.id AS session_id, s.user_id, s.expires_at, u.is_admin,
-       s.last_seen_at IS NULL OR s.last_seen_at < now() - interval '5 minutes' AS stale
+       s.last_seen_at IS NULL OR s.last_seen_at < now() - interval '5 minutes' AS stale,
+       u.account_status = 'ACTIVE' AS active
   FROM sessions s JOIN users u ON u.id = s.user_id
  WHERE s.token_hash = %(token_hash)s AND s.revoked_at IS NULL AND s.expires_at > now();
 

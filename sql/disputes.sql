@@ -23,3 +23,6 @@ SELECT * FROM disputes
    AND (%(after_created)s::timestamptz IS NULL OR (created_at, id) > (%(after_created)s, %(after_id)s::uuid))
  ORDER BY created_at, id
  LIMIT %(limit)s;
+
+-- name: dispute_by_id
+SELECT * FROM disputes WHERE id = %(dispute_id)s;

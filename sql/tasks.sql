@@ -44,7 +44,8 @@ SELECT * FROM accept_task(%(task_id)s::uuid, %(worker_id)s::uuid, %(note_title)s
 
 -- name: why_not_accepted
 SELECT t.state, t.worker_id, t.funded_at IS NOT NULL AS funded, t.poster_id = %(worker_id)s::uuid AS own,
-       ineligibility_reason(t, p) AS reason
+       ineligibility_reason(t, p) AS reason,
+       COALESCE(account_active(%(worker_id)s::uuid), false) AS active
   FROM tasks t LEFT JOIN capability_profiles p ON p.user_id = %(worker_id)s
  WHERE t.id = %(task_id)s;
 

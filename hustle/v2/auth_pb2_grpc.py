@@ -110,7 +110,8 @@ class AuthServiceServicer:
 
     def SignIn(self, request, context):
         """Sign in with email and password. A wrong password and an unknown email get the same
-        answer (UNAUTHENTICATED, HX402), in the same time.
+        answer (UNAUTHENTICATED, HX402), in the same time. The right password of a suspended or
+        banned account is PERMISSION_DENIED (HX405).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -37,7 +37,8 @@ class AuthServiceStub:
     """Create an account and sign in. Sends the email-verification link."""
     SignIn: _grpc.UnaryUnaryMultiCallable[_auth_pb2.SignInRequest, _auth_pb2.SignInResponse]
     """Sign in with email and password. A wrong password and an unknown email get the same
-    answer (UNAUTHENTICATED, HX402), in the same time.
+    answer (UNAUTHENTICATED, HX402), in the same time. The right password of a suspended or
+    banned account is PERMISSION_DENIED (HX405).
     """
     SignOut: _grpc.UnaryUnaryMultiCallable[_auth_pb2.SignOutRequest, _auth_pb2.SignOutResponse]
     """End this session: its token stops working at once."""
@@ -84,7 +85,8 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """Create an account and sign in. Sends the email-verification link."""
     SignIn: _aio.UnaryUnaryMultiCallable[_auth_pb2.SignInRequest, _auth_pb2.SignInResponse]  # type: ignore[assignment]
     """Sign in with email and password. A wrong password and an unknown email get the same
-    answer (UNAUTHENTICATED, HX402), in the same time.
+    answer (UNAUTHENTICATED, HX402), in the same time. The right password of a suspended or
+    banned account is PERMISSION_DENIED (HX405).
     """
     SignOut: _aio.UnaryUnaryMultiCallable[_auth_pb2.SignOutRequest, _auth_pb2.SignOutResponse]  # type: ignore[assignment]
     """End this session: its token stops working at once."""
@@ -140,7 +142,8 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.SignInResponse, _abc.Awaitable[_auth_pb2.SignInResponse]]:
         """Sign in with email and password. A wrong password and an unknown email get the same
-        answer (UNAUTHENTICATED, HX402), in the same time.
+        answer (UNAUTHENTICATED, HX402), in the same time. The right password of a suspended or
+        banned account is PERMISSION_DENIED (HX405).
         """
 
     @_abc_1.abstractmethod

@@ -321,3 +321,61 @@ class ListOpenDisputesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListOpenDisputesResponse: _TypeAlias = ListOpenDisputesResponse  # noqa: Y015
+
+@_typing.final
+class GetMyDisputeRequest(_message.Message):
+    """GetMyDispute input."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISPUTE_ID_FIELD_NUMBER: _builtins.int
+    dispute_id: _builtins.str
+    """The dispute (on a task the caller posted or worked)."""
+    def __init__(
+        self,
+        *,
+        dispute_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dispute_id", b"dispute_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMyDisputeRequest: _TypeAlias = GetMyDisputeRequest  # noqa: Y015
+
+@_typing.final
+class GetMyDisputeResponse(_message.Message):
+    """GetMyDispute output."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISPUTE_FIELD_NUMBER: _builtins.int
+    TASK_FIELD_NUMBER: _builtins.int
+    PROOFS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def dispute(self) -> Global___Dispute:
+        """The dispute: its state, and once RESOLVED its resolution and note."""
+
+    @_builtins.property
+    def task(self) -> _task_pb2.Task:
+        """Its task."""
+
+    @_builtins.property
+    def proofs(self) -> _containers.RepeatedCompositeFieldContainer[_task_pb2.Proof]:
+        """The task's proofs, newest first (the disputed one is the newest)."""
+
+    def __init__(
+        self,
+        *,
+        dispute: Global___Dispute | None = ...,
+        task: _task_pb2.Task | None = ...,
+        proofs: _abc.Iterable[_task_pb2.Proof] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dispute", b"dispute", "task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dispute", b"dispute", "proofs", b"proofs", "task", b"task"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMyDisputeResponse: _TypeAlias = GetMyDisputeResponse  # noqa: Y015

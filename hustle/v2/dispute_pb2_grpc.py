@@ -51,6 +51,11 @@ class DisputeServiceStub:
                 request_serializer=hustle_dot_v2_dot_dispute__pb2.ListOpenDisputesRequest.SerializeToString,
                 response_deserializer=hustle_dot_v2_dot_dispute__pb2.ListOpenDisputesResponse.FromString,
                 _registered_method=True)
+        self.GetMyDispute = channel.unary_unary(
+                '/hustle.v2.DisputeService/GetMyDispute',
+                request_serializer=hustle_dot_v2_dot_dispute__pb2.GetMyDisputeRequest.SerializeToString,
+                response_deserializer=hustle_dot_v2_dot_dispute__pb2.GetMyDisputeResponse.FromString,
+                _registered_method=True)
 
 
 class DisputeServiceServicer:
@@ -83,6 +88,14 @@ class DisputeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMyDispute(self, request, context):
+        """A dispute of the caller's own, as its task's poster or worker: its state and outcome, the
+        task, and the proofs both parties may see (photos as upload ids). Anyone else: HX202.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DisputeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -100,6 +113,11 @@ def add_DisputeServiceServicer_to_server(servicer, server):
                     servicer.ListOpenDisputes,
                     request_deserializer=hustle_dot_v2_dot_dispute__pb2.ListOpenDisputesRequest.FromString,
                     response_serializer=hustle_dot_v2_dot_dispute__pb2.ListOpenDisputesResponse.SerializeToString,
+            ),
+            'GetMyDispute': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMyDispute,
+                    request_deserializer=hustle_dot_v2_dot_dispute__pb2.GetMyDisputeRequest.FromString,
+                    response_serializer=hustle_dot_v2_dot_dispute__pb2.GetMyDisputeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -185,6 +203,33 @@ class DisputeService:
             '/hustle.v2.DisputeService/ListOpenDisputes',
             hustle_dot_v2_dot_dispute__pb2.ListOpenDisputesRequest.SerializeToString,
             hustle_dot_v2_dot_dispute__pb2.ListOpenDisputesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMyDispute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hustle.v2.DisputeService/GetMyDispute',
+            hustle_dot_v2_dot_dispute__pb2.GetMyDisputeRequest.SerializeToString,
+            hustle_dot_v2_dot_dispute__pb2.GetMyDisputeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,10 @@ class DisputeServiceStub:
     """OPEN disputes, oldest first: the admins' queue. Page size: default 20, at most 100. No
     filters.
     """
+    GetMyDispute: _grpc.UnaryUnaryMultiCallable[_dispute_pb2.GetMyDisputeRequest, _dispute_pb2.GetMyDisputeResponse]
+    """A dispute of the caller's own, as its task's poster or worker: its state and outcome, the
+    task, and the proofs both parties may see (photos as upload ids). Anyone else: HX202.
+    """
 
 @_typing.type_check_only
 class DisputeServiceAsyncStub(DisputeServiceStub):
@@ -68,6 +72,10 @@ class DisputeServiceAsyncStub(DisputeServiceStub):
     ListOpenDisputes: _aio.UnaryUnaryMultiCallable[_dispute_pb2.ListOpenDisputesRequest, _dispute_pb2.ListOpenDisputesResponse]  # type: ignore[assignment]
     """OPEN disputes, oldest first: the admins' queue. Page size: default 20, at most 100. No
     filters.
+    """
+    GetMyDispute: _aio.UnaryUnaryMultiCallable[_dispute_pb2.GetMyDisputeRequest, _dispute_pb2.GetMyDisputeResponse]  # type: ignore[assignment]
+    """A dispute of the caller's own, as its task's poster or worker: its state and outcome, the
+    task, and the proofs both parties may see (photos as upload ids). Anyone else: HX202.
     """
 
 class DisputeServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -104,6 +112,16 @@ class DisputeServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_dispute_pb2.ListOpenDisputesResponse, _abc.Awaitable[_dispute_pb2.ListOpenDisputesResponse]]:
         """OPEN disputes, oldest first: the admins' queue. Page size: default 20, at most 100. No
         filters.
+        """
+
+    @_abc_1.abstractmethod
+    def GetMyDispute(
+        self,
+        request: _dispute_pb2.GetMyDisputeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_dispute_pb2.GetMyDisputeResponse, _abc.Awaitable[_dispute_pb2.GetMyDisputeResponse]]:
+        """A dispute of the caller's own, as its task's poster or worker: its state and outcome, the
+        task, and the proofs both parties may see (photos as upload ids). Anyone else: HX202.
         """
 
 def add_DisputeServiceServicer_to_server(servicer: DisputeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

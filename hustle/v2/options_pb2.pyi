@@ -31,7 +31,9 @@ class _AccessEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Access.ValueTy
     """Anyone, signed in or not."""
     ACCESS_USER: _Access.ValueType  # 2
     """A signed-in user (`authorization: Bearer <token>` metadata); otherwise UNAUTHENTICATED
-    (HX401).
+    (HX401). A suspended or banned account has no session (suspension revokes them all and
+    sign-in answers HX405); one that raced the suspension is refused every mutation with
+    PERMISSION_DENIED (HX405).
     """
     ACCESS_ADMIN: _Access.ValueType  # 3
     """A signed-in admin; otherwise PERMISSION_DENIED (HX202)."""
@@ -47,7 +49,9 @@ ACCESS_PUBLIC: Access.ValueType  # 1
 """Anyone, signed in or not."""
 ACCESS_USER: Access.ValueType  # 2
 """A signed-in user (`authorization: Bearer <token>` metadata); otherwise UNAUTHENTICATED
-(HX401).
+(HX401). A suspended or banned account has no session (suspension revokes them all and
+sign-in answers HX405); one that raced the suspension is refused every mutation with
+PERMISSION_DENIED (HX405).
 """
 ACCESS_ADMIN: Access.ValueType  # 3
 """A signed-in admin; otherwise PERMISSION_DENIED (HX202)."""

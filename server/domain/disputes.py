@@ -19,6 +19,7 @@ from server.domain.records import (
     DisputeState,
     EscrowState,
     NotificationKind,
+    Proof,
     ProofState,
     Resolution,
     Task,
@@ -44,13 +45,15 @@ _LIST_OPEN = Rows("list_open_disputes", Dispute)
 _PARTY = Rows("party", Party)
 
 
-async def _email_parties(
+async def email_parties(
     tx: Session,
     task: tasks.LockedTask,
     kind: NotificationKind,
     template: str,
     params: dict[str, Any],
 ) -> None:
+    """Email the task's poster and worker (through the outbox; also used by server.domain.admin
+    when a suspension disputes a worker's submitted proof)."""
     for user_id in (task.poster_id, task.worker_id):
         party = await tx.one(_PARTY, user_id=user_id)
         assert party is not None
@@ -95,7 +98,7 @@ async def open_dispute(
         await notify(
             tx, other, N.DISPUTE_OPENED, f"“{task.title}” is disputed", reason, task_id=task_id
         )
-        await _email_parties(
+        await email_parties(
             tx,
             task,
             N.DISPUTE_OPENED,
@@ -173,7 +176,7 @@ async def resolve(
                 resolution.capitalize(),
                 task_id=task_id,
             )
-        await _email_parties(
+        await email_parties(
             tx,
             task,
             N.DISPUTE_RESOLVED,
@@ -186,6 +189,35 @@ async def resolve(
             },
         )
         return resolved, await tasks.card(tx, task_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeView:
+    """A dispute as one of its task's parties reads it."""
+
+    dispute: Dispute
+    task: Task
+    proofs: list[Proof]
+
+
+_DISPUTE = Rows("dispute_by_id", Dispute)
+_PROOFS = Rows("list_proofs", Proof)
+
+
+async def for_party(db: Database, who: Caller, dispute_id: str) -> DisputeView:
+    """The caller's own dispute (as the task's poster or worker) with its task and proofs;
+    HX302 when there is no such dispute, HX202 when it is not theirs."""
+    async with db.snapshot() as tx:
+        dispute = await tx.one(_DISPUTE, dispute_id=dispute_id)
+        if dispute is None:
+            raise HxError("HX302", "No such dispute.")
+        task = await tasks.card(tx, dispute.task_id)
+        if who.user_id not in (task.poster_id, task.worker_id):
+            raise HxError("HX202", "Only the task's poster and worker read its dispute.")
+        proofs = await tx.all(
+            _PROOFS, task_id=task.id, after_created=None, after_id=None, limit=None
+        )
+        return DisputeView(dispute, task, proofs)
 
 
 async def list_open(db: Database, after: list[str] | None, limit: int) -> list[Dispute]:

@@ -120,6 +120,7 @@ class _WhyNot:
     funded: bool
     own: bool
     reason: str | None
+    active: bool  # the worker's account is active (INV-17)
 
 
 CARD = Rows("task_card", Task)
@@ -236,6 +237,8 @@ async def accept(db: Database, cache: FeedCache, worker_id: str, task_id: str) -
 def _not_accepted(why: _WhyNot | None) -> HxError:
     if why is None:
         return HxError("HX302", "No such task.")
+    if not why.active:
+        return HxError("HX405", "This account is suspended or banned.")
     if why.state is not TaskState.OPEN or why.worker_id is not None:
         return HxError("HX203", "Someone else took this task first.")
     if why.own:

@@ -4,7 +4,9 @@ session is cached.
 
 - Access (options.proto: PUBLIC, USER, ADMIN): a missing, expired or revoked token on a procedure
   that needs a user is UNAUTHENTICATED (HX401); a user on an admin procedure is
-  PERMISSION_DENIED (HX202). A call refused for access is not counted against any limit.
+  PERMISSION_DENIED (HX202); a mutation by a suspended or banned account (whose sessions a
+  suspension revokes: only one that raced it) is PERMISSION_DENIED (HX405). A call refused for
+  access is not counted against any limit.
 - Rate limits (server/ratelimit.py): sign-in, sign-up, code and password-reset procedures (AUTH)
   count by client IP and, when the request names an account (its `email`), by that account too;
   the others count by user (by IP for anonymous callers). HX501 with the retry delay.
@@ -173,3 +175,5 @@ def _require(policy: Policy, token: str | None, who: Caller | None) -> None:
         )
     if policy.access is Access.ADMIN and not who.is_admin:
         raise HxError("HX202", "Only admins may do this.")
+    if policy.mutation and not who.active:
+        raise HxError("HX405", "This account is suspended or banned.")

@@ -49,6 +49,7 @@ SAMPLES = {
     "dispute_opened": {"name": "Ana", "opened_by": "Ben", "task_title": "Fix sink", "reason": "late"},
     "dispute_resolved": {"name": "Ana", "task_title": "Fix sink", "resolution": "SPLIT", "released": "$10.00",
                          "refunded": "$15.00", "note": ""},
+    "account_status": {"name": "Ana", "status": "SUSPENDED", "reason": "spam"},
 }  # fmt: skip
 
 

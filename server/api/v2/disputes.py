@@ -65,6 +65,18 @@ class DisputeService(dispute_pb2_grpc.DisputeServiceServicer):
             dispute=convert.dispute(dispute, task.currency), task=convert.task(task)
         )
 
+    async def GetMyDispute(
+        self, request: dispute_pb2.GetMyDisputeRequest, context: Context
+    ) -> dispute_pb2.GetMyDisputeResponse:
+        with Checks() as check:
+            dispute_id = check(validation.uuid_id, request.dispute_id, "dispute_id")
+        view = await disputes.for_party(self._db, caller.current(), dispute_id)
+        return dispute_pb2.GetMyDisputeResponse(
+            dispute=convert.dispute(view.dispute, view.task.currency),
+            task=convert.task(view.task),
+            proofs=[convert.proof(p) for p in view.proofs],
+        )
+
     async def ListOpenDisputes(
         self, request: dispute_pb2.ListOpenDisputesRequest, context: Context
     ) -> dispute_pb2.ListOpenDisputesResponse:

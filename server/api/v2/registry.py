@@ -16,6 +16,8 @@ from typing import Any
 from grpc import aio
 
 from hustle.v2 import (
+    admin_pb2,
+    admin_pb2_grpc,
     auth_pb2,
     auth_pb2_grpc,
     dispute_pb2,
@@ -39,6 +41,7 @@ from hustle.v2 import (
     verification_pb2_grpc,
 )
 from server.api.v2 import feed
+from server.api.v2.admin import AdminService
 from server.api.v2.auth import AuthService
 from server.api.v2.disputes import DisputeService
 from server.api.v2.notifications import NotificationService
@@ -68,6 +71,7 @@ SERVICE_DESCRIPTORS = (
     notification_pb2.DESCRIPTOR.services_by_name["NotificationService"],
     message_pb2.DESCRIPTOR.services_by_name["MessageService"],
     rating_pb2.DESCRIPTOR.services_by_name["RatingService"],
+    admin_pb2.DESCRIPTOR.services_by_name["AdminService"],
 )
 
 
@@ -124,6 +128,9 @@ def servicers(deps: Dependencies) -> list[tuple[Register, Any]]:
             MessageService(db, deps.storage, settings),
         ),
         (rating_pb2_grpc.add_RatingServiceServicer_to_server, RatingService(db)),
+            admin_pb2_grpc.add_AdminServiceServicer_to_server,
+            AdminService(db, deps.cache, deps.sessions, settings),
+        ),
     ]
 
 

@@ -9,7 +9,7 @@ import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Money } from "./common_pb.js";
 import { file_hustle_v2_common } from "./common_pb.js";
 import { file_hustle_v2_options } from "./options_pb.js";
-import type { Task } from "./task_pb.js";
+import type { Proof, Task } from "./task_pb.js";
 import { file_hustle_v2_task } from "./task_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hustle/v2/dispute.proto.
  */
 export const file_hustle_v2_dispute: GenFile = /*@__PURE__*/
-  fileDesc("ChdodXN0bGUvdjIvZGlzcHV0ZS5wcm90bxIJaHVzdGxlLnYyIs4CCgdEaXNwdXRlEhIKCmRpc3B1dGVfaWQYASABKAkSDwoHdGFza19pZBgCIAEoCRIRCglvcGVuZWRfYnkYAyABKAkSDgoGcmVhc29uGAQgASgJEiYKBXN0YXRlGAUgASgOMhcuaHVzdGxlLnYyLkRpc3B1dGVTdGF0ZRIwCgpyZXNvbHV0aW9uGAYgASgOMhwuaHVzdGxlLnYyLkRpc3B1dGVSZXNvbHV0aW9uEicKDXNwbGl0X3JlbGVhc2UYByABKAsyEC5odXN0bGUudjIuTW9uZXkSFwoPcmVzb2x1dGlvbl9ub3RlGAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jlc29sdmVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJJChJPcGVuRGlzcHV0ZVJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSEgoKcmVxdWVzdF9pZBgDIAEoCSJZChNPcGVuRGlzcHV0ZVJlc3BvbnNlEiMKB2Rpc3B1dGUYASABKAsyEi5odXN0bGUudjIuRGlzcHV0ZRIdCgR0YXNrGAIgASgLMg8uaHVzdGxlLnYyLlRhc2siqAEKFVJlc29sdmVEaXNwdXRlUmVxdWVzdBISCgpkaXNwdXRlX2lkGAEgASgJEjAKCnJlc29sdXRpb24YAiABKA4yHC5odXN0bGUudjIuRGlzcHV0ZVJlc29sdXRpb24SJwoNc3BsaXRfcmVsZWFzZRgDIAEoCzIQLmh1c3RsZS52Mi5Nb25leRIMCgRub3RlGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiXAoWUmVzb2x2ZURpc3B1dGVSZXNwb25zZRIjCgdkaXNwdXRlGAEgASgLMhIuaHVzdGxlLnYyLkRpc3B1dGUSHQoEdGFzaxgCIAEoCzIPLmh1c3RsZS52Mi5UYXNrIkAKF0xpc3RPcGVuRGlzcHV0ZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlkKGExpc3RPcGVuRGlzcHV0ZXNSZXNwb25zZRIkCghkaXNwdXRlcxgBIAMoCzISLmh1c3RsZS52Mi5EaXNwdXRlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSphCgxEaXNwdXRlU3RhdGUSHQoZRElTUFVURV9TVEFURV9VTlNQRUNJRklFRBAAEhYKEkRJU1BVVEVfU1RBVEVfT1BFThABEhoKFkRJU1BVVEVfU1RBVEVfUkVTT0xWRUQQAiqUAQoRRGlzcHV0ZVJlc29sdXRpb24SIgoeRElTUFVURV9SRVNPTFVUSU9OX1VOU1BFQ0lGSUVEEAASHgoaRElTUFVURV9SRVNPTFVUSU9OX1JFTEVBU0UQARIdChlESVNQVVRFX1JFU09MVVRJT05fUkVGVU5EEAISHAoYRElTUFVURV9SRVNPTFVUSU9OX1NQTElUEAMy8QMKDkRpc3B1dGVTZXJ2aWNlEpkBCgtPcGVuRGlzcHV0ZRIdLmh1c3RsZS52Mi5PcGVuRGlzcHV0ZVJlcXVlc3QaHi5odXN0bGUudjIuT3BlbkRpc3B1dGVSZXNwb25zZSJLoLsYAqi7GAO4uxgBwrsYBUhYMDAzwrsYBUhYMjAywrsYBUhYMzAxwrsYBUhYMzAywrsYBUhYNDAxwrsYBUhYNTAxwrsYBUhYOTAyEqYBCg5SZXNvbHZlRGlzcHV0ZRIgLmh1c3RsZS52Mi5SZXNvbHZlRGlzcHV0ZVJlcXVlc3QaIS5odXN0bGUudjIuUmVzb2x2ZURpc3B1dGVSZXNwb25zZSJPoLsYA6i7GASwuxgBuLsYAcK7GAVIWDAwM8K7GAVIWDIwMsK7GAVIWDMwMcK7GAVIWDMwMsK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMhKZAQoQTGlzdE9wZW5EaXNwdXRlcxIiLmh1c3RsZS52Mi5MaXN0T3BlbkRpc3B1dGVzUmVxdWVzdBojLmh1c3RsZS52Mi5MaXN0T3BlbkRpc3B1dGVzUmVzcG9uc2UiPJACAaC7GAOouxgEsLsYAcK7GAVIWDIwMsK7GAVIWDMwMcK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMmIGcHJvdG8z", [file_google_protobuf_timestamp, file_hustle_v2_common, file_hustle_v2_options, file_hustle_v2_task]);
+  fileDesc("ChdodXN0bGUvdjIvZGlzcHV0ZS5wcm90bxIJaHVzdGxlLnYyIs4CCgdEaXNwdXRlEhIKCmRpc3B1dGVfaWQYASABKAkSDwoHdGFza19pZBgCIAEoCRIRCglvcGVuZWRfYnkYAyABKAkSDgoGcmVhc29uGAQgASgJEiYKBXN0YXRlGAUgASgOMhcuaHVzdGxlLnYyLkRpc3B1dGVTdGF0ZRIwCgpyZXNvbHV0aW9uGAYgASgOMhwuaHVzdGxlLnYyLkRpc3B1dGVSZXNvbHV0aW9uEicKDXNwbGl0X3JlbGVhc2UYByABKAsyEC5odXN0bGUudjIuTW9uZXkSFwoPcmVzb2x1dGlvbl9ub3RlGAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3Jlc29sdmVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJJChJPcGVuRGlzcHV0ZVJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSEgoKcmVxdWVzdF9pZBgDIAEoCSJZChNPcGVuRGlzcHV0ZVJlc3BvbnNlEiMKB2Rpc3B1dGUYASABKAsyEi5odXN0bGUudjIuRGlzcHV0ZRIdCgR0YXNrGAIgASgLMg8uaHVzdGxlLnYyLlRhc2siqAEKFVJlc29sdmVEaXNwdXRlUmVxdWVzdBISCgpkaXNwdXRlX2lkGAEgASgJEjAKCnJlc29sdXRpb24YAiABKA4yHC5odXN0bGUudjIuRGlzcHV0ZVJlc29sdXRpb24SJwoNc3BsaXRfcmVsZWFzZRgDIAEoCzIQLmh1c3RsZS52Mi5Nb25leRIMCgRub3RlGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKAkiXAoWUmVzb2x2ZURpc3B1dGVSZXNwb25zZRIjCgdkaXNwdXRlGAEgASgLMhIuaHVzdGxlLnYyLkRpc3B1dGUSHQoEdGFzaxgCIAEoCzIPLmh1c3RsZS52Mi5UYXNrIkAKF0xpc3RPcGVuRGlzcHV0ZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlkKGExpc3RPcGVuRGlzcHV0ZXNSZXNwb25zZRIkCghkaXNwdXRlcxgBIAMoCzISLmh1c3RsZS52Mi5EaXNwdXRlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIpChNHZXRNeURpc3B1dGVSZXF1ZXN0EhIKCmRpc3B1dGVfaWQYASABKAkifAoUR2V0TXlEaXNwdXRlUmVzcG9uc2USIwoHZGlzcHV0ZRgBIAEoCzISLmh1c3RsZS52Mi5EaXNwdXRlEh0KBHRhc2sYAiABKAsyDy5odXN0bGUudjIuVGFzaxIgCgZwcm9vZnMYAyADKAsyEC5odXN0bGUudjIuUHJvb2YqYQoMRGlzcHV0ZVN0YXRlEh0KGURJU1BVVEVfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJESVNQVVRFX1NUQVRFX09QRU4QARIaChZESVNQVVRFX1NUQVRFX1JFU09MVkVEEAIqlAEKEURpc3B1dGVSZXNvbHV0aW9uEiIKHkRJU1BVVEVfUkVTT0xVVElPTl9VTlNQRUNJRklFRBAAEh4KGkRJU1BVVEVfUkVTT0xVVElPTl9SRUxFQVNFEAESHQoZRElTUFVURV9SRVNPTFVUSU9OX1JFRlVORBACEhwKGERJU1BVVEVfUkVTT0xVVElPTl9TUExJVBADMoYFCg5EaXNwdXRlU2VydmljZRKZAQoLT3BlbkRpc3B1dGUSHS5odXN0bGUudjIuT3BlbkRpc3B1dGVSZXF1ZXN0Gh4uaHVzdGxlLnYyLk9wZW5EaXNwdXRlUmVzcG9uc2UiS6C7GAKouxgDuLsYAcK7GAVIWDAwM8K7GAVIWDIwMsK7GAVIWDMwMcK7GAVIWDMwMsK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMhKmAQoOUmVzb2x2ZURpc3B1dGUSIC5odXN0bGUudjIuUmVzb2x2ZURpc3B1dGVSZXF1ZXN0GiEuaHVzdGxlLnYyLlJlc29sdmVEaXNwdXRlUmVzcG9uc2UiT6C7GAOouxgEsLsYAbi7GAHCuxgFSFgwMDPCuxgFSFgyMDLCuxgFSFgzMDHCuxgFSFgzMDLCuxgFSFg0MDHCuxgFSFg1MDHCuxgFSFg5MDISmQEKEExpc3RPcGVuRGlzcHV0ZXMSIi5odXN0bGUudjIuTGlzdE9wZW5EaXNwdXRlc1JlcXVlc3QaIy5odXN0bGUudjIuTGlzdE9wZW5EaXNwdXRlc1Jlc3BvbnNlIjyQAgGguxgDqLsYBLC7GAHCuxgFSFgyMDLCuxgFSFgzMDHCuxgFSFg0MDHCuxgFSFg1MDHCuxgFSFg5MDISkgEKDEdldE15RGlzcHV0ZRIeLmh1c3RsZS52Mi5HZXRNeURpc3B1dGVSZXF1ZXN0Gh8uaHVzdGxlLnYyLkdldE15RGlzcHV0ZVJlc3BvbnNlIkGQAgGguxgCqLsYAsK7GAVIWDIwMsK7GAVIWDMwMcK7GAVIWDMwMsK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMmIGcHJvdG8z", [file_google_protobuf_timestamp, file_hustle_v2_common, file_hustle_v2_options, file_hustle_v2_task]);
 
 /**
  * A dispute.
@@ -300,6 +300,62 @@ export const ListOpenDisputesResponseSchema: GenMessage<ListOpenDisputesResponse
   messageDesc(file_hustle_v2_dispute, 6);
 
 /**
+ * GetMyDispute input.
+ *
+ * @generated from message hustle.v2.GetMyDisputeRequest
+ */
+export type GetMyDisputeRequest = Message<"hustle.v2.GetMyDisputeRequest"> & {
+  /**
+   * The dispute (on a task the caller posted or worked).
+   *
+   * @generated from field: string dispute_id = 1;
+   */
+  disputeId: string;
+};
+
+/**
+ * Describes the message hustle.v2.GetMyDisputeRequest.
+ * Use `create(GetMyDisputeRequestSchema)` to create a new message.
+ */
+export const GetMyDisputeRequestSchema: GenMessage<GetMyDisputeRequest> = /*@__PURE__*/
+  messageDesc(file_hustle_v2_dispute, 7);
+
+/**
+ * GetMyDispute output.
+ *
+ * @generated from message hustle.v2.GetMyDisputeResponse
+ */
+export type GetMyDisputeResponse = Message<"hustle.v2.GetMyDisputeResponse"> & {
+  /**
+   * The dispute: its state, and once RESOLVED its resolution and note.
+   *
+   * @generated from field: hustle.v2.Dispute dispute = 1;
+   */
+  dispute?: Dispute | undefined;
+
+  /**
+   * Its task.
+   *
+   * @generated from field: hustle.v2.Task task = 2;
+   */
+  task?: Task | undefined;
+
+  /**
+   * The task's proofs, newest first (the disputed one is the newest).
+   *
+   * @generated from field: repeated hustle.v2.Proof proofs = 3;
+   */
+  proofs: Proof[];
+};
+
+/**
+ * Describes the message hustle.v2.GetMyDisputeResponse.
+ * Use `create(GetMyDisputeResponseSchema)` to create a new message.
+ */
+export const GetMyDisputeResponseSchema: GenMessage<GetMyDisputeResponse> = /*@__PURE__*/
+  messageDesc(file_hustle_v2_dispute, 8);
+
+/**
  * Where a dispute is.
  *
  * @generated from enum hustle.v2.DisputeState
@@ -414,6 +470,17 @@ export const DisputeService: GenService<{
     methodKind: "unary";
     input: typeof ListOpenDisputesRequestSchema;
     output: typeof ListOpenDisputesResponseSchema;
+  },
+  /**
+   * A dispute of the caller's own, as its task's poster or worker: its state and outcome, the
+   * task, and the proofs both parties may see (photos as upload ids). Anyone else: HX202.
+   *
+   * @generated from rpc hustle.v2.DisputeService.GetMyDispute
+   */
+  getMyDispute: {
+    methodKind: "unary";
+    input: typeof GetMyDisputeRequestSchema;
+    output: typeof GetMyDisputeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hustle_v2_dispute, 0);

@@ -36,7 +36,9 @@ export enum Access {
 
   /**
    * A signed-in user (`authorization: Bearer <token>` metadata); otherwise UNAUTHENTICATED
-   * (HX401).
+   * (HX401). A suspended or banned account has no session (suspension revokes them all and
+   * sign-in answers HX405); one that raced the suspension is refused every mutation with
+   * PERMISSION_DENIED (HX405).
    *
    * @generated from enum value: ACCESS_USER = 2;
    */

@@ -21,6 +21,8 @@ from hustle.v2 import (
     dispute_pb2,
     dispute_pb2_grpc,
     feed_pb2,
+    notification_pb2,
+    notification_pb2_grpc,
     system_pb2,
     system_pb2_grpc,
     task_pb2,
@@ -40,12 +42,14 @@ from server.api.v2.tasks import TaskService
 from server.api.v2.uploads import UploadService
 from server.api.v2.users import UserService
 from server.api.v2.verifications import VerificationService
+from server.api.v2.watch import NotificationWatch
 from server.cache import FeedCache
 from server.config import Settings
 from server.db import Database
 from server.sessions import SessionStore
 from server.storage import Storage
 from server.versions import Notice
+from server.watch import WatchHub
 
 SERVICE_DESCRIPTORS = (
     system_pb2.DESCRIPTOR.services_by_name["SystemService"],
@@ -56,6 +60,7 @@ SERVICE_DESCRIPTORS = (
     dispute_pb2.DESCRIPTOR.services_by_name["DisputeService"],
     upload_pb2.DESCRIPTOR.services_by_name["UploadService"],
     verification_pb2.DESCRIPTOR.services_by_name["VerificationService"],
+    notification_pb2.DESCRIPTOR.services_by_name["NotificationService"],
 )
 
 
@@ -72,6 +77,7 @@ class Dependencies:
     api_versions: Sequence[str]
     notices: Mapping[str, Notice]
     started_at: datetime
+    hub: WatchHub  # the process's watch hub (server/watch.py), for the watch streams
 
 
 Register = Callable[[Any, aio.Server], None]
@@ -95,13 +101,20 @@ def servicers(deps: Dependencies) -> list[tuple[Register, Any]]:
         ),
         (auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthService(db, deps.sessions, settings)),
         (user_pb2_grpc.add_UserServiceServicer_to_server, UserService(db)),
-        (task_pb2_grpc.add_TaskServiceServicer_to_server, TaskService(db, deps.cache, settings)),
-        (feed.add_to_server, feed.FeedService(db, deps.cache, settings)),
+        (
+            task_pb2_grpc.add_TaskServiceServicer_to_server,
+            TaskService(db, deps.cache, settings, deps.hub),
+        ),
+        (feed.add_to_server, feed.FeedService(db, deps.cache, settings, deps.hub)),
         (dispute_pb2_grpc.add_DisputeServiceServicer_to_server, DisputeService(db, settings)),
         (upload_pb2_grpc.add_UploadServiceServicer_to_server, UploadService(db, deps.storage)),
         (
             verification_pb2_grpc.add_VerificationServiceServicer_to_server,
             VerificationService(db, settings),
+        ),
+        (
+            notification_pb2_grpc.add_NotificationServiceServicer_to_server,
+            NotificationWatch(db, deps.hub),
         ),
     ]
 

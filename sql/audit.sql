@@ -50,4 +50,11 @@ SELECT 'task in progress whose worker is not the proof''s', count(*)
 UNION ALL
 SELECT 'capability profile missing or stale', count(*)
   FROM users u LEFT JOIN capability_profiles c ON c.user_id = u.id
- WHERE c.user_id IS NULL OR c.trust_tier <> u.trust_tier OR c.location_state IS DISTINCT FROM u.location_state;
+ WHERE c.user_id IS NULL OR c.trust_tier <> u.trust_tier OR c.location_state IS DISTINCT FROM u.location_state
+-- Watch streams (migration 0037): the cursors clients resume from.
+UNION ALL
+SELECT 'watch cursors not a gap-free run above the purge horizon', count(*)
+  FROM (SELECT seq, lag(seq) OVER (ORDER BY seq) AS before
+          FROM watch_events
+         WHERE seq > COALESCE((SELECT purged_through FROM watch_horizon), 0)) s
+ WHERE s.seq - COALESCE(s.before, COALESCE((SELECT purged_through FROM watch_horizon), 0)) <> 1;

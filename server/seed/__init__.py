@@ -121,6 +121,11 @@ async def seed(
         timings["xp"] = time.perf_counter() - started
 
         started = time.perf_counter()
+        await session.scalar("seed_watch_events", int)
+        await session.scalar("seed_watch_sequence", int)
+        timings["watch log"] = time.perf_counter() - started
+
+        started = time.perf_counter()
         await session.execute("seed_analyze_all")
         failures = [(f.rule, f.violations) for f in await system.audit(session) if f.violations]
         timings["audit and analyze"] = time.perf_counter() - started

@@ -7,7 +7,8 @@ from loguru import logger
 from periodiq import cron
 
 from jobs import runtime
-from jobs.broker import broker
+from jobs.broker import broker, settings
+from server.domain import watch
 
 # Dispatched outbox rows are kept this long for inspection, then purged.
 OUTBOX_RETENTION_DAYS = 7
@@ -37,3 +38,19 @@ async def purge_outbox(retention_days: int = OUTBOX_RETENTION_DAYS) -> None:
     logger.bind(purged=total, retention_days=retention_days, idempotency_keys=keys).info(
         "outbox purged"
     )
+
+
+@dramatiq.actor(
+    actor_name="watch.purge",
+    broker=broker,
+    queue_name="maintenance",
+    periodic=cron("20 * * * *"),
+    max_retries=3,
+    time_limit=300_000,
+)
+async def purge_watch_events(retention_hours: int | None = None) -> None:
+    """Hourly: delete watch events older than WATCH_RETENTION_HOURS (a stream resuming from a
+    cursor before them is told to resync, HX601)."""
+    hours = retention_hours or settings.watch_retention_hours
+    purged = await watch.purge(runtime.db(), hours)
+    logger.bind(purged=purged, retention_hours=hours).info("watch events purged")

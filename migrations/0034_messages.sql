@@ -1,4 +1,4 @@
--- depends: 0032_part2_foundation
+-- depends: 0033_notifications_api
 -- Task messaging (DOMAIN.md "Task messaging"): one thread per task between its poster and its
 -- worker, photos through the upload flow (the new MESSAGE_PHOTO purpose), each reader's setting
 -- for read receipts. The rules live here: INV-11 (who may write, and when), INV-12 (length,

@@ -1,4 +1,4 @@
--- depends: 0032_part2_foundation
+-- depends: 0034_messages
 -- Ratings and trust tiers (DOMAIN.md "Ratings", "Trust-tier progression"; INV-13, INV-14, INV-15).
 --
 -- A rating is one party's verdict on the other after a COMPLETED task: the poster rates the

@@ -1,4 +1,4 @@
--- depends: 0032_part2_foundation
+-- depends: 0035_ratings
 -- Admin tools and account standing (DOMAIN.md "Admin actions", INV-17). 0032 added
 -- users.account_status, account_active() and the append-only admin_actions; this migration
 -- makes the standing count everywhere the database decides:

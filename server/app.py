@@ -68,6 +68,7 @@ from server.policy import policies
 from server.ratelimit import RateLimiter, limits_from
 from server.sessions import SessionStore
 from server.storage import Storage
+from server.watch import WatchHub
 
 # Every API package this process serves, oldest first (GetServerInfo lists them).
 API_VERSIONS = ("hustle.v1", "hustle.v2")
@@ -137,6 +138,7 @@ class HustleServer:
         self.rate_limiter = RateLimiter(resources.redis, limits_from(settings))
         self.policies = policies(SERVICE_DESCRIPTORS)
         self.gate = DrainGate()
+        self.watch_hub = WatchHub(settings)
         self.feed_service = FeedService(resources.db, self.feed_cache, settings)
         self.v2_servicers = v2.servicers(
             v2.Dependencies(
@@ -149,6 +151,7 @@ class HustleServer:
                 api_versions=API_VERSIONS,
                 notices=versions.notices_from(settings),
                 started_at=self.started_at,
+                hub=self.watch_hub,
             )
         )
         self.feed_service_v2 = next(
@@ -249,6 +252,7 @@ class HustleServer:
             admin_token=admin_token.get_secret_value() if admin_token else None,
         )
         self.http_port = http.bound_port(self._http)
+        await self.watch_hub.start()
         await server.start()
         self._grpc = server
 
@@ -258,7 +262,9 @@ class HustleServer:
         1. The gate closes: each call that reaches the server from now on is answered at once
            with UNAVAILABLE and a retry delay (clients retry, elsewhere), which also empties
            grpc's backlog of calls received but not yet picked up; health says NOT_SERVING
-           (/health 503) so that load balancers stop sending.
+           (/health 503) so that load balancers stop sending. Watch streams, which would
+           otherwise run for ever, end at once with UNAVAILABLE and a retry delay (their
+           clients resume from their cursor on another process).
         2. Calls already inside handlers run until they end, within `grace` seconds.
         3. When none is in flight and none has arrived for QUIET_SECONDS, grpc stops (the
            backlog is empty, so it cancels nothing); calls still running at the end of `grace`
@@ -266,10 +272,12 @@ class HustleServer:
         """
         deadline = time.monotonic() + grace
         self.gate.close()
+        self.watch_hub.end_streams()  # watch streams end now (UNAVAILABLE, retry elsewhere)
         await self.health.drain()
         if self._grpc is not None:
             await self.gate.settle(deadline, QUIET_SECONDS)
             await self._grpc.stop(max(0.0, deadline - time.monotonic()))
+        await self.watch_hub.stop()
         if self._health_task is not None:
             self._health_task.cancel()
             await asyncio.gather(self._health_task, return_exceptions=True)

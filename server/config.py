@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     # the feed: encoded task cards each server process keeps (by task id and version)
     feed_card_cache_entries: Annotated[int, Field(ge=0, le=1_000_000)] = 20_000
 
+    # watch streams (issue 16): heartbeat period, open streams per user (per server process),
+    # events a stream may fall behind by before it is ended, and how long events are kept
+    watch_heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = 15.0
+    watch_streams_per_user: Annotated[int, Field(ge=1, le=100_000)] = 8
+    watch_queue_size: Annotated[int, Field(ge=1, le=100_000)] = 256
+    watch_retention_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 24
+
     # files: S3 (or an S3-compatible endpoint); credentials from the usual AWS chain
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"

@@ -81,6 +81,13 @@ CATALOGUE = MappingProxyType(
         "HX812": Spec(S.INVALID_ARGUMENT, "No links, phone numbers or emails in messages."),
         # limits
         "HX501": Spec(S.RESOURCE_EXHAUSTED, "Too many requests; retry later."),
+        # watch streams (issue 16)
+        "HX601": Spec(
+            S.FAILED_PRECONDITION,
+            "The cursor is older than the events kept: reload, then watch without a cursor.",
+        ),
+        "HX602": Spec(S.RESOURCE_EXHAUSTED, "Too many open streams; close one first."),
+        "HX603": Spec(S.ABORTED, "The stream fell behind; watch again from your last cursor."),
         # internal
         "HX901": Spec(S.INTERNAL, "Internal error."),
         "HX902": Spec(S.UNAVAILABLE, "The service is temporarily unavailable; retry later."),

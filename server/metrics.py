@@ -187,6 +187,31 @@ LOOP_FAILURES = Counter(
     ["loop", "cause"],
 )
 
+# Watch streams (server/watch.py): server-streaming calls, kept out of grpc_server_handling_seconds
+# (a stream's length is its client's choice, not latency).
+WATCH_STREAMS = Gauge(
+    "watch_streams_open",
+    "Watch streams open now, by method.",
+    ["method"],
+    multiprocess_mode="livesum",
+)
+WATCH_EVENTS_SENT = Counter(
+    "watch_events_sent_total", "Events sent on watch streams (heartbeats not counted).", ["method"]
+)
+WATCH_HEARTBEATS = Counter(
+    "watch_heartbeats_total", "Heartbeats sent on watch streams (nothing new).", ["method"]
+)
+WATCH_RESYNCS = Counter(
+    "watch_resyncs_total",
+    "Watch streams refused or ended for a resync: a cursor older than the retention"
+    " (cursor_expired) or a client that fell behind its queue (overflow).",
+    ["method", "reason"],
+)
+WATCH_DISPATCH_SECONDS = Histogram(
+    "watch_dispatch_duration_seconds",
+    "Time for the hub to hand one event to every stream it concerns (eligibility included).",
+    buckets=_LATENCY,
+)
 
 # Memory of each process (server/memory.py samples them every few seconds). "liveall": one
 # series per process (a `pid` label), dropped when the process is marked dead.

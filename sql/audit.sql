@@ -142,7 +142,7 @@ SELECT 'trust ledger change without a reason, or out of sequence (INV-15)', coun
                lag(l.new_tier) OVER (PARTITION BY l.user_id ORDER BY l.created_at, l.id) AS previous
           FROM trust_ledger l) x
  WHERE x.previous IS DISTINCT FROM x.old_tier OR btrim(x.reason) = ''
-    OR (x.old_tier IS NOT NULL AND x.reason IN ('unspecified', 'account created'));
+    OR (x.old_tier IS NOT NULL AND x.reason IN ('unspecified', 'account created'))
 -- Admin actions and account standing (INV-16, INV-17: migrations 0032, 0036).
 UNION ALL
 SELECT 'suspended or banned worker holds an ACCEPTED or PROOF_SUBMITTED task (INV-17)', count(*)
@@ -172,4 +172,11 @@ SELECT 'admin log row about a user that does not exist (INV-16)', count(*)
 UNION ALL
 SELECT 'admins, but none of them active', count(*)
   FROM (SELECT 1 WHERE EXISTS (SELECT 1 FROM users WHERE is_admin)
-                   AND NOT EXISTS (SELECT 1 FROM users WHERE is_admin AND account_status = 'ACTIVE')) x;
+                   AND NOT EXISTS (SELECT 1 FROM users WHERE is_admin AND account_status = 'ACTIVE')) x
+-- Watch streams (migration 0037): the cursors clients resume from.
+UNION ALL
+SELECT 'watch cursors not a gap-free run above the purge horizon', count(*)
+  FROM (SELECT seq, lag(seq) OVER (ORDER BY seq) AS before
+          FROM watch_events
+         WHERE seq > COALESCE((SELECT purged_through FROM watch_horizon), 0)) s
+ WHERE s.seq - COALESCE(s.before, COALESCE((SELECT purged_through FROM watch_horizon), 0)) <> 1;

@@ -6,7 +6,7 @@ TRUNCATE users, sessions, one_time_codes, trust_ledger, uploads, verification_re
          verification_documents, capability_profiles, tasks, escrows, proofs, proof_photos,
          disputes, xp_ledger, notifications, idempotency_keys, outbox, job_runs, admin_actions,
          notification_settings, notification_preferences, urgent_sms_sends,
-         messages, message_settings, ratings, rating_windows
+         messages, message_settings, ratings, rating_windows, watch_events
          RESTART IDENTITY;
 
 -- name: seed_capabilities
@@ -110,3 +110,25 @@ SELECT (SELECT id FROM users WHERE is_admin ORDER BY email LIMIT 1), 'user.suspe
        %(now)s::timestamptz - interval '3 days'
   FROM suspended s;
 
+-- name: seed_watch_events
+-- The watch log as a live system has it (migration 0037): the funding of the newest open
+-- tasks, as their triggers would have written it (the bulk load runs with triggers off), then
+-- numbered. Resumable cursors from the start of a bench run.
+WITH newest AS (
+    SELECT t.* FROM tasks t
+     WHERE t.state = 'OPEN' AND t.funded_at IS NOT NULL
+     ORDER BY t.created_at DESC, t.id DESC
+     LIMIT 2000),
+logged AS (
+    INSERT INTO watch_events (kind, task_id, data)
+    SELECT 'TASK_CHANGED', n.id, jsonb_build_object(
+               'state', 'OPEN', 'previous_state', 'OPEN', 'funded', true, 'was_funded', false,
+               'version', n.version, 'location_state', n.location_state,
+               'latitude', ST_Y(n.location::geometry), 'longitude', ST_X(n.location::geometry),
+               'urgent', n.urgent, 'created_at', n.created_at)
+      FROM newest n ORDER BY n.created_at, n.id
+    RETURNING 1)
+SELECT count(*) FROM logged;
+
+-- name: seed_watch_sequence
+SELECT watch_sequence(1000000);

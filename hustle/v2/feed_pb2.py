@@ -22,12 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from hustle.v2 import common_pb2 as hustle_dot_v2_dot_common__pb2
 from hustle.v2 import options_pb2 as hustle_dot_v2_dot_options__pb2
 from hustle.v2 import task_pb2 as hustle_dot_v2_dot_task__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14hustle/v2/feed.proto\x12\thustle.v2\x1a\x16hustle/v2/common.proto\x1a\x17hustle/v2/options.proto\x1a\x14hustle/v2/task.proto\"\x96\x01\n\x0eGetFeedRequest\x12!\n\x04mode\x18\x01 \x01(\x0e\x32\x13.hustle.v2.FeedMode\x12#\n\x08location\x18\x02 \x01(\x0b\x32\x11.hustle.v2.LatLng\x12\x15\n\rradius_meters\x18\x03 \x01(\x05\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"[\n\x08\x46\x65\x65\x64Item\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.hustle.v2.Task\x12\x1c\n\x0f\x64istance_meters\x18\x02 \x01(\x01H\x00\x88\x01\x01\x42\x12\n\x10_distance_meters\"N\n\x0fGetFeedResponse\x12\"\n\x05items\x18\x01 \x03(\x0b\x32\x13.hustle.v2.FeedItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*g\n\x08\x46\x65\x65\x64Mode\x12\x19\n\x15\x46\x45\x45\x44_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x46\x45\x45\x44_MODE_NORMAL\x10\x01\x12\x14\n\x10\x46\x45\x45\x44_MODE_URGENT\x10\x02\x12\x14\n\x10\x46\x45\x45\x44_MODE_NEARBY\x10\x03\x32\x80\x01\n\x0b\x46\x65\x65\x64Service\x12q\n\x07GetFeed\x12\x19.hustle.v2.GetFeedRequest\x1a\x1a.hustle.v2.GetFeedResponse\"/\x90\x02\x01\xa0\xbb\x18\x02\xa8\xbb\x18\x02\xc2\xbb\x18\x05HX301\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX902b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14hustle/v2/feed.proto\x12\thustle.v2\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16hustle/v2/common.proto\x1a\x17hustle/v2/options.proto\x1a\x14hustle/v2/task.proto\"\x96\x01\n\x0eGetFeedRequest\x12!\n\x04mode\x18\x01 \x01(\x0e\x32\x13.hustle.v2.FeedMode\x12#\n\x08location\x18\x02 \x01(\x0b\x32\x11.hustle.v2.LatLng\x12\x15\n\rradius_meters\x18\x03 \x01(\x05\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"[\n\x08\x46\x65\x65\x64Item\x12\x1d\n\x04task\x18\x01 \x01(\x0b\x32\x0f.hustle.v2.Task\x12\x1c\n\x0f\x64istance_meters\x18\x02 \x01(\x01H\x00\x88\x01\x01\x42\x12\n\x10_distance_meters\"N\n\x0fGetFeedResponse\x12\"\n\x05items\x18\x01 \x03(\x0b\x32\x13.hustle.v2.FeedItem\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x80\x01\n\x10WatchFeedRequest\x12!\n\x04mode\x18\x01 \x01(\x0e\x32\x13.hustle.v2.FeedMode\x12#\n\x08location\x18\x02 \x01(\x0b\x32\x11.hustle.v2.LatLng\x12\x15\n\rradius_meters\x18\x03 \x01(\x05\x12\r\n\x05\x61\x66ter\x18\x04 \x01(\t\"\x83\x02\n\x11WatchFeedResponse\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12&\n\x04kind\x18\x02 \x01(\x0e\x32\x18.hustle.v2.FeedEventKind\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x1d\n\x04task\x18\x04 \x01(\x0b\x32\x0f.hustle.v2.Task\x12\x1c\n\x0f\x64istance_meters\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12#\n\x05state\x18\x06 \x01(\x0e\x32\x14.hustle.v2.TaskState\x12/\n\x0boccurred_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x12\n\x10_distance_meters*g\n\x08\x46\x65\x65\x64Mode\x12\x19\n\x15\x46\x45\x45\x44_MODE_UNSPECIFIED\x10\x00\x12\x14\n\x10\x46\x45\x45\x44_MODE_NORMAL\x10\x01\x12\x14\n\x10\x46\x45\x45\x44_MODE_URGENT\x10\x02\x12\x14\n\x10\x46\x45\x45\x44_MODE_NEARBY\x10\x03*\x86\x01\n\rFeedEventKind\x12\x1f\n\x1b\x46\x45\x45\x44_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x46\x45\x45\x44_EVENT_KIND_HEARTBEAT\x10\x01\x12\x1b\n\x17\x46\x45\x45\x44_EVENT_KIND_ENTERED\x10\x02\x12\x18\n\x14\x46\x45\x45\x44_EVENT_KIND_LEFT\x10\x03\x32\x97\x02\n\x0b\x46\x65\x65\x64Service\x12q\n\x07GetFeed\x12\x19.hustle.v2.GetFeedRequest\x1a\x1a.hustle.v2.GetFeedResponse\"/\x90\x02\x01\xa0\xbb\x18\x02\xa8\xbb\x18\x02\xc2\xbb\x18\x05HX301\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX902\x12\x94\x01\n\tWatchFeed\x12\x1b.hustle.v2.WatchFeedRequest\x1a\x1c.hustle.v2.WatchFeedResponse\"J\x90\x02\x01\xa0\xbb\x18\x02\xa8\xbb\x18\x02\xc2\xbb\x18\x05HX301\xc2\xbb\x18\x05HX401\xc2\xbb\x18\x05HX501\xc2\xbb\x18\x05HX601\xc2\xbb\x18\x05HX602\xc2\xbb\x18\x05HX603\xc2\xbb\x18\x05HX9020\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,14 +37,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FEEDSERVICE'].methods_by_name['GetFeed']._loaded_options = None
   _globals['_FEEDSERVICE'].methods_by_name['GetFeed']._serialized_options = b'\220\002\001\240\273\030\002\250\273\030\002\302\273\030\005HX301\302\273\030\005HX401\302\273\030\005HX501\302\273\030\005HX902'
-  _globals['_FEEDMODE']._serialized_start=432
-  _globals['_FEEDMODE']._serialized_end=535
-  _globals['_GETFEEDREQUEST']._serialized_start=107
-  _globals['_GETFEEDREQUEST']._serialized_end=257
-  _globals['_FEEDITEM']._serialized_start=259
-  _globals['_FEEDITEM']._serialized_end=350
-  _globals['_GETFEEDRESPONSE']._serialized_start=352
-  _globals['_GETFEEDRESPONSE']._serialized_end=430
-  _globals['_FEEDSERVICE']._serialized_start=538
-  _globals['_FEEDSERVICE']._serialized_end=666
+  _globals['_FEEDSERVICE'].methods_by_name['WatchFeed']._loaded_options = None
+  _globals['_FEEDSERVICE'].methods_by_name['WatchFeed']._serialized_options = b'\220\002\001\240\273\030\002\250\273\030\002\302\273\030\005HX301\302\273\030\005HX401\302\273\030\005HX501\302\273\030\005HX601\302\273\030\005HX602\302\273\030\005HX603\302\273\030\005HX902'
+  _globals['_FEEDMODE']._serialized_start=858
+  _globals['_FEEDMODE']._serialized_end=961
+  _globals['_FEEDEVENTKIND']._serialized_start=964
+  _globals['_FEEDEVENTKIND']._serialized_end=1098
+  _globals['_GETFEEDREQUEST']._serialized_start=140
+  _globals['_GETFEEDREQUEST']._serialized_end=290
+  _globals['_FEEDITEM']._serialized_start=292
+  _globals['_FEEDITEM']._serialized_end=383
+  _globals['_GETFEEDRESPONSE']._serialized_start=385
+  _globals['_GETFEEDRESPONSE']._serialized_end=463
+  _globals['_WATCHFEEDREQUEST']._serialized_start=466
+  _globals['_WATCHFEEDREQUEST']._serialized_end=594
+  _globals['_WATCHFEEDRESPONSE']._serialized_start=597
+  _globals['_WATCHFEEDRESPONSE']._serialized_end=856
+  _globals['_FEEDSERVICE']._serialized_start=1101
+  _globals['_FEEDSERVICE']._serialized_end=1380
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from hustle.v2 import common_pb2 as _common_pb2
@@ -48,6 +49,34 @@ FEED_MODE_URGENT: FeedMode.ValueType  # 2
 FEED_MODE_NEARBY: FeedMode.ValueType  # 3
 """Tasks within a radius of a point, nearest first (then newest), with their distance."""
 Global___FeedMode: _TypeAlias = FeedMode  # noqa: Y015
+
+class _FeedEventKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FeedEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FeedEventKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FEED_EVENT_KIND_UNSPECIFIED: _FeedEventKind.ValueType  # 0
+    """Not set (treat an unknown value so too)."""
+    FEED_EVENT_KIND_HEARTBEAT: _FeedEventKind.ValueType  # 1
+    """Nothing new: the stream is up to date through `cursor`."""
+    FEED_EVENT_KIND_ENTERED: _FeedEventKind.ValueType  # 2
+    """`task` entered the feed: open, funded, and the caller may take it."""
+    FEED_EVENT_KIND_LEFT: _FeedEventKind.ValueType  # 3
+    """Task `task_id` left every feed (`state` says why: ACCEPTED, CANCELLED or EXPIRED)."""
+
+class FeedEventKind(_FeedEventKind, metaclass=_FeedEventKindEnumTypeWrapper):
+    """What happened to a watched feed."""
+
+FEED_EVENT_KIND_UNSPECIFIED: FeedEventKind.ValueType  # 0
+"""Not set (treat an unknown value so too)."""
+FEED_EVENT_KIND_HEARTBEAT: FeedEventKind.ValueType  # 1
+"""Nothing new: the stream is up to date through `cursor`."""
+FEED_EVENT_KIND_ENTERED: FeedEventKind.ValueType  # 2
+"""`task` entered the feed: open, funded, and the caller may take it."""
+FEED_EVENT_KIND_LEFT: FeedEventKind.ValueType  # 3
+"""Task `task_id` left every feed (`state` says why: ACCEPTED, CANCELLED or EXPIRED)."""
+Global___FeedEventKind: _TypeAlias = FeedEventKind  # noqa: Y015
 
 @_typing.final
 class GetFeedRequest(_message.Message):
@@ -146,3 +175,91 @@ class GetFeedResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetFeedResponse: _TypeAlias = GetFeedResponse  # noqa: Y015
+
+@_typing.final
+class WatchFeedRequest(_message.Message):
+    """WatchFeed input."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODE_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    RADIUS_METERS_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    mode: Global___FeedMode.ValueType
+    """Which feed (required)."""
+    radius_meters: _builtins.int
+    """NEARBY radius in meters: 0 means 16000; at most 80000."""
+    after: _builtins.str
+    """The `cursor` of the last message received, to resume after it; empty to start from now."""
+    @_builtins.property
+    def location(self) -> _common_pb2.LatLng:
+        """The centre of a NEARBY feed (required there, ignored otherwise)."""
+
+    def __init__(
+        self,
+        *,
+        mode: Global___FeedMode.ValueType = ...,
+        location: _common_pb2.LatLng | None = ...,
+        radius_meters: _builtins.int = ...,
+        after: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["location", b"location"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "location", b"location", "mode", b"mode", "radius_meters", b"radius_meters"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchFeedRequest: _TypeAlias = WatchFeedRequest  # noqa: Y015
+
+@_typing.final
+class WatchFeedResponse(_message.Message):
+    """One message of a WatchFeed stream: an event, or a heartbeat."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    TASK_FIELD_NUMBER: _builtins.int
+    DISTANCE_METERS_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """Where the stream is: send it back as `after` to resume after this message."""
+    kind: Global___FeedEventKind.ValueType
+    """What happened."""
+    task_id: _builtins.str
+    """The task (ENTERED, LEFT)."""
+    distance_meters: _builtins.float
+    """Meters from the query's point (ENTERED in NEARBY feeds)."""
+    state: _task_pb2.TaskState.ValueType
+    """The task's state after the event (LEFT: ACCEPTED, CANCELLED or EXPIRED)."""
+    @_builtins.property
+    def task(self) -> _task_pb2.Task:
+        """The task as GetFeed shows it (ENTERED; `eligible` is true)."""
+
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp:
+        """When it happened (the transaction's time); unset on heartbeats."""
+
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+        kind: Global___FeedEventKind.ValueType = ...,
+        task_id: _builtins.str = ...,
+        task: _task_pb2.Task | None = ...,
+        distance_meters: _builtins.float | None = ...,
+        state: _task_pb2.TaskState.ValueType = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_distance_meters", b"_distance_meters", "distance_meters", b"distance_meters", "occurred_at", b"occurred_at", "task", b"task"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_distance_meters", b"_distance_meters", "cursor", b"cursor", "distance_meters", b"distance_meters", "kind", b"kind", "occurred_at", b"occurred_at", "state", b"state", "task", b"task", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__distance_meters: _TypeAlias = _typing.Literal["distance_meters"]  # noqa: Y015
+    _WhichOneofArgType__distance_meters: _TypeAlias = _typing.Literal["_distance_meters", b"_distance_meters"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__distance_meters) -> _WhichOneofReturnType__distance_meters | None: ...
+
+Global___WatchFeedResponse: _TypeAlias = WatchFeedResponse  # noqa: Y015

@@ -42,6 +42,11 @@ class FeedServiceStub:
                 request_serializer=hustle_dot_v2_dot_feed__pb2.GetFeedRequest.SerializeToString,
                 response_deserializer=hustle_dot_v2_dot_feed__pb2.GetFeedResponse.FromString,
                 _registered_method=True)
+        self.WatchFeed = channel.unary_stream(
+                '/hustle.v2.FeedService/WatchFeed',
+                request_serializer=hustle_dot_v2_dot_feed__pb2.WatchFeedRequest.SerializeToString,
+                response_deserializer=hustle_dot_v2_dot_feed__pb2.WatchFeedResponse.FromString,
+                _registered_method=True)
 
 
 class FeedServiceServicer:
@@ -59,6 +64,21 @@ class FeedServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchFeed(self, request, context):
+        """Follow a feed as it changes: a task ENTERED when it becomes open and funded and the caller
+        may take it (the feed law holds for streams too: the same eligibility rule as GetFeed and
+        AcceptTask, decided by the database) within the query's place (NEARBY: the radius;
+        URGENT: urgent and posted in the last 30 minutes); a task LEFT when it is taken, cancelled
+        or expires (sent to every stream whose place it is in: drop it if you show it). `mode`,
+        `location` and `radius_meters` as in GetFeed. Cursors, resuming with `after`, heartbeats,
+        the end statuses (HX601, HX603, HX902) and the cap (HX602) as in TaskService.WatchTask.
+        Read GetFeed first, then watch from now (or from the cursor of the first message), so that
+        nothing falls between the two.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeedServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -66,6 +86,11 @@ def add_FeedServiceServicer_to_server(servicer, server):
                     servicer.GetFeed,
                     request_deserializer=hustle_dot_v2_dot_feed__pb2.GetFeedRequest.FromString,
                     response_serializer=hustle_dot_v2_dot_feed__pb2.GetFeedResponse.SerializeToString,
+            ),
+            'WatchFeed': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchFeed,
+                    request_deserializer=hustle_dot_v2_dot_feed__pb2.WatchFeedRequest.FromString,
+                    response_serializer=hustle_dot_v2_dot_feed__pb2.WatchFeedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -98,6 +123,33 @@ class FeedService:
             '/hustle.v2.FeedService/GetFeed',
             hustle_dot_v2_dot_feed__pb2.GetFeedRequest.SerializeToString,
             hustle_dot_v2_dot_feed__pb2.GetFeedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchFeed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hustle.v2.FeedService/WatchFeed',
+            hustle_dot_v2_dot_feed__pb2.WatchFeedRequest.SerializeToString,
+            hustle_dot_v2_dot_feed__pb2.WatchFeedResponse.FromString,
             options,
             channel_credentials,
             insecure,

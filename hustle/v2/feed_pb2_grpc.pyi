@@ -41,6 +41,17 @@ class FeedServiceStub:
     seconds (URGENT: 15), and a task leaves every feed as soon as it is taken, cancelled or
     expires.
     """
+    WatchFeed: _grpc.UnaryStreamMultiCallable[_feed_pb2.WatchFeedRequest, _feed_pb2.WatchFeedResponse]
+    """Follow a feed as it changes: a task ENTERED when it becomes open and funded and the caller
+    may take it (the feed law holds for streams too: the same eligibility rule as GetFeed and
+    AcceptTask, decided by the database) within the query's place (NEARBY: the radius;
+    URGENT: urgent and posted in the last 30 minutes); a task LEFT when it is taken, cancelled
+    or expires (sent to every stream whose place it is in: drop it if you show it). `mode`,
+    `location` and `radius_meters` as in GetFeed. Cursors, resuming with `after`, heartbeats,
+    the end statuses (HX601, HX603, HX902) and the cap (HX602) as in TaskService.WatchTask.
+    Read GetFeed first, then watch from now (or from the cursor of the first message), so that
+    nothing falls between the two.
+    """
 
 @_typing.type_check_only
 class FeedServiceAsyncStub(FeedServiceStub):
@@ -54,6 +65,17 @@ class FeedServiceAsyncStub(FeedServiceStub):
     """One page of a feed. Page size: default 50, at most 100. Pages are cached for up to 60
     seconds (URGENT: 15), and a task leaves every feed as soon as it is taken, cancelled or
     expires.
+    """
+    WatchFeed: _aio.UnaryStreamMultiCallable[_feed_pb2.WatchFeedRequest, _feed_pb2.WatchFeedResponse]  # type: ignore[assignment]
+    """Follow a feed as it changes: a task ENTERED when it becomes open and funded and the caller
+    may take it (the feed law holds for streams too: the same eligibility rule as GetFeed and
+    AcceptTask, decided by the database) within the query's place (NEARBY: the radius;
+    URGENT: urgent and posted in the last 30 minutes); a task LEFT when it is taken, cancelled
+    or expires (sent to every stream whose place it is in: drop it if you show it). `mode`,
+    `location` and `radius_meters` as in GetFeed. Cursors, resuming with `after`, heartbeats,
+    the end statuses (HX601, HX603, HX902) and the cap (HX602) as in TaskService.WatchTask.
+    Read GetFeed first, then watch from now (or from the cursor of the first message), so that
+    nothing falls between the two.
     """
 
 class FeedServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -71,6 +93,23 @@ class FeedServiceServicer(metaclass=_abc_1.ABCMeta):
         """One page of a feed. Page size: default 50, at most 100. Pages are cached for up to 60
         seconds (URGENT: 15), and a task leaves every feed as soon as it is taken, cancelled or
         expires.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchFeed(
+        self,
+        request: _feed_pb2.WatchFeedRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_feed_pb2.WatchFeedResponse], _abc.AsyncIterator[_feed_pb2.WatchFeedResponse]]:
+        """Follow a feed as it changes: a task ENTERED when it becomes open and funded and the caller
+        may take it (the feed law holds for streams too: the same eligibility rule as GetFeed and
+        AcceptTask, decided by the database) within the query's place (NEARBY: the radius;
+        URGENT: urgent and posted in the last 30 minutes); a task LEFT when it is taken, cancelled
+        or expires (sent to every stream whose place it is in: drop it if you show it). `mode`,
+        `location` and `radius_meters` as in GetFeed. Cursors, resuming with `after`, heartbeats,
+        the end statuses (HX601, HX603, HX902) and the cap (HX602) as in TaskService.WatchTask.
+        Read GetFeed first, then watch from now (or from the cursor of the first message), so that
+        nothing falls between the two.
         """
 
 def add_FeedServiceServicer_to_server(servicer: FeedServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

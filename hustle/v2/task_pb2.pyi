@@ -141,6 +141,54 @@ PROOF_STATE_REJECTED: ProofState.ValueType  # 3
 """Rejected: see rejection_reason."""
 Global___ProofState: _TypeAlias = ProofState  # noqa: Y015
 
+class _TaskEventKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TaskEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TaskEventKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TASK_EVENT_KIND_UNSPECIFIED: _TaskEventKind.ValueType  # 0
+    """Not set (treat an unknown value so too)."""
+    TASK_EVENT_KIND_HEARTBEAT: _TaskEventKind.ValueType  # 1
+    """Nothing new: the stream is up to date through `cursor`."""
+    TASK_EVENT_KIND_STATE_CHANGED: _TaskEventKind.ValueType  # 2
+    """The task moved to `state` from `previous_state`."""
+    TASK_EVENT_KIND_FUNDED: _TaskEventKind.ValueType  # 3
+    """Its escrow was funded (it enters feeds while OPEN)."""
+    TASK_EVENT_KIND_PROOF_SUBMITTED: _TaskEventKind.ValueType  # 4
+    """The worker submitted proof `proof_id`."""
+    TASK_EVENT_KIND_PROOF_REVIEWED: _TaskEventKind.ValueType  # 5
+    """Proof `proof_id` was reviewed: `proof_state` says how."""
+    TASK_EVENT_KIND_DISPUTE_OPENED: _TaskEventKind.ValueType  # 6
+    """Dispute `dispute_id` was opened."""
+    TASK_EVENT_KIND_DISPUTE_RESOLVED: _TaskEventKind.ValueType  # 7
+    """Dispute `dispute_id` was resolved."""
+    TASK_EVENT_KIND_MESSAGE_SENT: _TaskEventKind.ValueType  # 8
+    """A message was sent in the task's thread (`message_id`), once task messaging lands."""
+
+class TaskEventKind(_TaskEventKind, metaclass=_TaskEventKindEnumTypeWrapper):
+    """What happened to a watched task."""
+
+TASK_EVENT_KIND_UNSPECIFIED: TaskEventKind.ValueType  # 0
+"""Not set (treat an unknown value so too)."""
+TASK_EVENT_KIND_HEARTBEAT: TaskEventKind.ValueType  # 1
+"""Nothing new: the stream is up to date through `cursor`."""
+TASK_EVENT_KIND_STATE_CHANGED: TaskEventKind.ValueType  # 2
+"""The task moved to `state` from `previous_state`."""
+TASK_EVENT_KIND_FUNDED: TaskEventKind.ValueType  # 3
+"""Its escrow was funded (it enters feeds while OPEN)."""
+TASK_EVENT_KIND_PROOF_SUBMITTED: TaskEventKind.ValueType  # 4
+"""The worker submitted proof `proof_id`."""
+TASK_EVENT_KIND_PROOF_REVIEWED: TaskEventKind.ValueType  # 5
+"""Proof `proof_id` was reviewed: `proof_state` says how."""
+TASK_EVENT_KIND_DISPUTE_OPENED: TaskEventKind.ValueType  # 6
+"""Dispute `dispute_id` was opened."""
+TASK_EVENT_KIND_DISPUTE_RESOLVED: TaskEventKind.ValueType  # 7
+"""Dispute `dispute_id` was resolved."""
+TASK_EVENT_KIND_MESSAGE_SENT: TaskEventKind.ValueType  # 8
+"""A message was sent in the task's thread (`message_id`), once task messaging lands."""
+Global___TaskEventKind: _TypeAlias = TaskEventKind  # noqa: Y015
+
 @_typing.final
 class TaskRequirements(_message.Message):
     """What a worker must have to take a task. Fixed once the task is posted."""
@@ -1017,3 +1065,93 @@ class ListTaskProofsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListTaskProofsResponse: _TypeAlias = ListTaskProofsResponse  # noqa: Y015
+
+@_typing.final
+class WatchTaskRequest(_message.Message):
+    """WatchTask input."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    AFTER_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    """The task to watch (required)."""
+    after: _builtins.str
+    """The `cursor` of the last message received, to resume after it; empty to start from now."""
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        after: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchTaskRequest: _TypeAlias = WatchTaskRequest  # noqa: Y015
+
+@_typing.final
+class WatchTaskResponse(_message.Message):
+    """One message of a WatchTask stream: an event, or a heartbeat."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    PREVIOUS_STATE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    PROOF_ID_FIELD_NUMBER: _builtins.int
+    PROOF_STATE_FIELD_NUMBER: _builtins.int
+    DISPUTE_ID_FIELD_NUMBER: _builtins.int
+    MESSAGE_ID_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """Where the stream is: send it back as `after` to resume after this message."""
+    kind: Global___TaskEventKind.ValueType
+    """What happened."""
+    task_id: _builtins.str
+    """The watched task."""
+    state: Global___TaskState.ValueType
+    """The task's state after the event (STATE_CHANGED, FUNDED)."""
+    previous_state: Global___TaskState.ValueType
+    """The task's state before it (STATE_CHANGED)."""
+    version: _builtins.int
+    """The task's version after the event (STATE_CHANGED, FUNDED): GetTask shows at least this."""
+    proof_id: _builtins.str
+    """The proof (PROOF_SUBMITTED, PROOF_REVIEWED)."""
+    proof_state: Global___ProofState.ValueType
+    """Where its review is (PROOF_SUBMITTED, PROOF_REVIEWED)."""
+    dispute_id: _builtins.str
+    """The dispute (DISPUTE_OPENED, DISPUTE_RESOLVED)."""
+    message_id: _builtins.str
+    """The message (MESSAGE_SENT)."""
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp:
+        """When it happened (the transaction's time); unset on heartbeats."""
+
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+        kind: Global___TaskEventKind.ValueType = ...,
+        task_id: _builtins.str = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        state: Global___TaskState.ValueType = ...,
+        previous_state: Global___TaskState.ValueType = ...,
+        version: _builtins.int = ...,
+        proof_id: _builtins.str = ...,
+        proof_state: Global___ProofState.ValueType = ...,
+        dispute_id: _builtins.str = ...,
+        message_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "dispute_id", b"dispute_id", "kind", b"kind", "message_id", b"message_id", "occurred_at", b"occurred_at", "previous_state", b"previous_state", "proof_id", b"proof_id", "proof_state", b"proof_state", "state", b"state", "task_id", b"task_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchTaskResponse: _TypeAlias = WatchTaskResponse  # noqa: Y015

@@ -98,6 +98,11 @@ class TaskServiceStub:
                 request_serializer=hustle_dot_v2_dot_task__pb2.ListTaskProofsRequest.SerializeToString,
                 response_deserializer=hustle_dot_v2_dot_task__pb2.ListTaskProofsResponse.FromString,
                 _registered_method=True)
+        self.WatchTask = channel.unary_stream(
+                '/hustle.v2.TaskService/WatchTask',
+                request_serializer=hustle_dot_v2_dot_task__pb2.WatchTaskRequest.SerializeToString,
+                response_deserializer=hustle_dot_v2_dot_task__pb2.WatchTaskResponse.FromString,
+                _registered_method=True)
 
 
 class TaskServiceServicer:
@@ -207,6 +212,25 @@ class TaskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchTask(self, request, context):
+        """Follow one task as it changes, for as long as the stream stays open: its state changes and
+        funding, proofs submitted and reviewed, disputes opened and resolved (and, once task
+        messaging lands, its messages), each the moment its transaction commits, on whichever
+        server process the stream is open. Its poster, its worker and admins only (else HX202).
+        Every message carries a `cursor`; to resume after a broken stream, watch again with the
+        last one you got as `after`: you get exactly the events you missed, in order, then the live
+        ones. Without `after` the stream starts from now, its first message a heartbeat with the
+        cursor to resume from. A heartbeat (kind HEARTBEAT) comes after 15 seconds without
+        events. The stream ends with FAILED_PRECONDITION (HX601) when `after` is older than the
+        events kept (24 hours): reload the task, then watch without `after`; with ABORTED (HX603)
+        when the client reads too slowly (watch again from your last cursor); with UNAVAILABLE
+        (HX902, retry delay in RetryInfo) when the server shuts down (watch again: another
+        process takes it). At most 8 streams per user at once (HX602).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -269,6 +293,11 @@ def add_TaskServiceServicer_to_server(servicer, server):
                     servicer.ListTaskProofs,
                     request_deserializer=hustle_dot_v2_dot_task__pb2.ListTaskProofsRequest.FromString,
                     response_serializer=hustle_dot_v2_dot_task__pb2.ListTaskProofsResponse.SerializeToString,
+            ),
+            'WatchTask': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchTask,
+                    request_deserializer=hustle_dot_v2_dot_task__pb2.WatchTaskRequest.FromString,
+                    response_serializer=hustle_dot_v2_dot_task__pb2.WatchTaskResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -599,6 +628,33 @@ class TaskService:
             '/hustle.v2.TaskService/ListTaskProofs',
             hustle_dot_v2_dot_task__pb2.ListTaskProofsRequest.SerializeToString,
             hustle_dot_v2_dot_task__pb2.ListTaskProofsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hustle.v2.TaskService/WatchTask',
+            hustle_dot_v2_dot_task__pb2.WatchTaskRequest.SerializeToString,
+            hustle_dot_v2_dot_task__pb2.WatchTaskResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -88,6 +88,21 @@ class TaskServiceStub:
     """A task's proofs, newest first: its poster, its worker and admins. Page size: default 20,
     at most 100. No filters.
     """
+    WatchTask: _grpc.UnaryStreamMultiCallable[_task_pb2.WatchTaskRequest, _task_pb2.WatchTaskResponse]
+    """Follow one task as it changes, for as long as the stream stays open: its state changes and
+    funding, proofs submitted and reviewed, disputes opened and resolved (and, once task
+    messaging lands, its messages), each the moment its transaction commits, on whichever
+    server process the stream is open. Its poster, its worker and admins only (else HX202).
+    Every message carries a `cursor`; to resume after a broken stream, watch again with the
+    last one you got as `after`: you get exactly the events you missed, in order, then the live
+    ones. Without `after` the stream starts from now, its first message a heartbeat with the
+    cursor to resume from. A heartbeat (kind HEARTBEAT) comes after 15 seconds without
+    events. The stream ends with FAILED_PRECONDITION (HX601) when `after` is older than the
+    events kept (24 hours): reload the task, then watch without `after`; with ABORTED (HX603)
+    when the client reads too slowly (watch again from your last cursor); with UNAVAILABLE
+    (HX902, retry delay in RetryInfo) when the server shuts down (watch again: another
+    process takes it). At most 8 streams per user at once (HX602).
+    """
 
 @_typing.type_check_only
 class TaskServiceAsyncStub(TaskServiceStub):
@@ -148,6 +163,21 @@ class TaskServiceAsyncStub(TaskServiceStub):
     ListTaskProofs: _aio.UnaryUnaryMultiCallable[_task_pb2.ListTaskProofsRequest, _task_pb2.ListTaskProofsResponse]  # type: ignore[assignment]
     """A task's proofs, newest first: its poster, its worker and admins. Page size: default 20,
     at most 100. No filters.
+    """
+    WatchTask: _aio.UnaryStreamMultiCallable[_task_pb2.WatchTaskRequest, _task_pb2.WatchTaskResponse]  # type: ignore[assignment]
+    """Follow one task as it changes, for as long as the stream stays open: its state changes and
+    funding, proofs submitted and reviewed, disputes opened and resolved (and, once task
+    messaging lands, its messages), each the moment its transaction commits, on whichever
+    server process the stream is open. Its poster, its worker and admins only (else HX202).
+    Every message carries a `cursor`; to resume after a broken stream, watch again with the
+    last one you got as `after`: you get exactly the events you missed, in order, then the live
+    ones. Without `after` the stream starts from now, its first message a heartbeat with the
+    cursor to resume from. A heartbeat (kind HEARTBEAT) comes after 15 seconds without
+    events. The stream ends with FAILED_PRECONDITION (HX601) when `after` is older than the
+    events kept (24 hours): reload the task, then watch without `after`; with ABORTED (HX603)
+    when the client reads too slowly (watch again from your last cursor); with UNAVAILABLE
+    (HX902, retry delay in RetryInfo) when the server shuts down (watch again: another
+    process takes it). At most 8 streams per user at once (HX602).
     """
 
 class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -278,6 +308,27 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_task_pb2.ListTaskProofsResponse, _abc.Awaitable[_task_pb2.ListTaskProofsResponse]]:
         """A task's proofs, newest first: its poster, its worker and admins. Page size: default 20,
         at most 100. No filters.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchTask(
+        self,
+        request: _task_pb2.WatchTaskRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_task_pb2.WatchTaskResponse], _abc.AsyncIterator[_task_pb2.WatchTaskResponse]]:
+        """Follow one task as it changes, for as long as the stream stays open: its state changes and
+        funding, proofs submitted and reviewed, disputes opened and resolved (and, once task
+        messaging lands, its messages), each the moment its transaction commits, on whichever
+        server process the stream is open. Its poster, its worker and admins only (else HX202).
+        Every message carries a `cursor`; to resume after a broken stream, watch again with the
+        last one you got as `after`: you get exactly the events you missed, in order, then the live
+        ones. Without `after` the stream starts from now, its first message a heartbeat with the
+        cursor to resume from. A heartbeat (kind HEARTBEAT) comes after 15 seconds without
+        events. The stream ends with FAILED_PRECONDITION (HX601) when `after` is older than the
+        events kept (24 hours): reload the task, then watch without `after`; with ABORTED (HX603)
+        when the client reads too slowly (watch again from your last cursor); with UNAVAILABLE
+        (HX902, retry delay in RetryInfo) when the server shuts down (watch again: another
+        process takes it). At most 8 streams per user at once (HX602).
         """
 
 def add_TaskServiceServicer_to_server(servicer: TaskServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,4 +1,8 @@
-"""Prometheus metrics for every call: started, handled by final status code, latency."""
+"""Prometheus metrics for every call: started, handled by final status code, latency.
+
+Server-streaming calls (watch streams, health's Watch) are counted started and handled like any
+other, but stay out of the latency histogram: a stream lasts as long as its client wants, and
+minutes-long observations would make the unary calls' quantiles meaningless."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import grpc
 from grpc import aio
 
 from server import metrics
@@ -18,6 +23,14 @@ class MetricsInterceptor(AroundInterceptor):
         super().__init__()
         # a method's metric children, looked up once (labels() takes a lock and builds a key)
         self._children: dict[str, tuple[Any, Any, dict[str, Any]]] = {}
+        self._streams: set[str] = set()  # methods whose answer is a stream: no latency
+
+    def wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        if handler.response_streaming:
+            self._streams.add(method)
+        return super().wrap(handler, method)
 
     def _of(self, method: str) -> tuple[Any, Any, dict[str, Any]]:
         found = self._children.get(method)
@@ -35,6 +48,7 @@ class MetricsInterceptor(AroundInterceptor):
         self, method: str, context: aio.ServicerContext[Any, Any], request: Any
     ) -> AsyncIterator[None]:
         started_total, latency, handled = self._of(method)
+        streaming = method in self._streams
         started_total.inc()
         started = time.perf_counter()
         outcome: BaseException | None = None
@@ -44,7 +58,8 @@ class MetricsInterceptor(AroundInterceptor):
             outcome = exc
             raise
         finally:
-            latency.observe(time.perf_counter() - started)
+            if not streaming:
+                latency.observe(time.perf_counter() - started)
             code = final_code(context, outcome).name
             counter = handled.get(code)
             if counter is None:

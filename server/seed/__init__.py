@@ -132,9 +132,16 @@ async def seed(
         await session.execute("seed_notification_settings")
         await session.execute("seed_notification_preferences")
         timings["notifications"] = time.perf_counter() - started
+
+        started = time.perf_counter()
         await session.execute("seed_admin_log")
         await session.execute("seed_suspend_users", count=max(1, options.users // 500), now=now)
         timings["admins"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        await session.scalar("seed_watch_events", int)
+        await session.scalar("seed_watch_sequence", int)
+        timings["watch log"] = time.perf_counter() - started
 
         started = time.perf_counter()
         await session.execute("seed_analyze_all")

@@ -147,6 +147,8 @@ async def open_channel(settings: Settings, resources: Resources) -> AsyncIterato
         f"rate_limit_{group}_per_minute": 1_000_000
         for group in ("auth", "read", "write", "admin", "upload", "message")
     }
+    # watch streams send a heartbeat this often: their three replies come at once
+    lifted["watch_heartbeat_seconds"] = 0.1  # type: ignore[assignment]
     server = HustleServer(settings.model_copy(update=lifted), resources)
     await server.start()
     async with aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:

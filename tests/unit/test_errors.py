@@ -75,6 +75,9 @@ def test_unknown_code_is_a_programming_error() -> None:
         ("HX302", grpc.StatusCode.NOT_FOUND),
         ("HX401", grpc.StatusCode.UNAUTHENTICATED),
         ("HX501", grpc.StatusCode.RESOURCE_EXHAUSTED),
+        ("HX601", grpc.StatusCode.FAILED_PRECONDITION),
+        ("HX602", grpc.StatusCode.RESOURCE_EXHAUSTED),
+        ("HX603", grpc.StatusCode.ABORTED),
         ("HX901", grpc.StatusCode.INTERNAL),
     ],
 )

@@ -6,14 +6,26 @@
  *     const transport = hustleTransport({ baseUrl: "http://localhost:50051", token });
  *     const feed = createClient(FeedService, transport);
  *     const page = await feed.getFeed({ mode: FeedMode.NEARBY, location, radiusMeters: 5000 });
+ *
+ * Watch streams (WatchTask, WatchFeed, WatchNotifications) are server streams: iterate them with
+ * `for await`. `followTask` below is the pattern for all three: keep the last `cursor`, and
+ * when the stream breaks, watch again with it as `after` (every event once, in order):
+ *
+ *     const controller = new AbortController();
+ *     for await (const event of followTask(tasks, taskId, { signal: controller.signal })) {
+ *       console.log(event.kind, event.state, event.cursor);
+ *     }
  */
 
 import { randomUUID } from "node:crypto";
 
-import { type Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
+import { setTimeout as sleep } from "node:timers/promises";
+
+import { type Client, Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 
 import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+import { TaskEventKind, type TaskService, type WatchTaskResponse } from "./gen/hustle/v2/task_pb.js";
 
 export interface HustleTransportOptions {
   /** Where the server listens: `http://host:port` (plaintext HTTP/2) or `https://...`. */
@@ -67,4 +79,42 @@ export function hxError(error: unknown): HxError {
     message: failed.rawMessage,
     fields,
   };
+}
+
+export interface FollowOptions {
+  /** The cursor of the last event already seen: resume after it (default: from now). */
+  after?: string;
+  /** Stop following when this aborts. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A task's events (TaskService.WatchTask) for as long as `signal` allows: heartbeats are
+ * skipped, and a stream that breaks the way the server says to retry (UNAVAILABLE when a server
+ * shuts down, ABORTED when the client read too slowly) is watched again from the last cursor,
+ * so every event comes once and in order. A cursor older than the server keeps events for
+ * (FAILED_PRECONDITION, HX601) is thrown: reload the task, then follow it without `after`.
+ */
+export async function* followTask(
+  tasks: Client<typeof TaskService>,
+  taskId: string,
+  options: FollowOptions = {},
+): AsyncGenerator<WatchTaskResponse> {
+  let after = options.after ?? "";
+  for (let failures = 0; ; ) {
+    try {
+      for await (const message of tasks.watchTask({ taskId, after }, { signal: options.signal })) {
+        after = message.cursor;
+        failures = 0;
+        if (message.kind !== TaskEventKind.HEARTBEAT) yield message;
+      }
+      return;
+    } catch (error) {
+      if (options.signal?.aborted) return;
+      const failed = ConnectError.from(error);
+      if (failed.code !== Code.Unavailable && failed.code !== Code.Aborted) throw error;
+      failures += 1;
+      await sleep(Math.min(1000 * 2 ** (failures - 1), 10_000)); // the server asks for 1 s first
+    }
+  }
 }

@@ -18,6 +18,7 @@ from hustle.v2 import feed_pb2
 from server import caller, validation
 from server.api.feed_pages import FeedPages, length_delimited
 from server.api.v2 import convert
+from server.api.v2.watch import FeedWatch
 from server.cache import FeedCache
 from server.config import Settings
 from server.db import Database
@@ -25,6 +26,7 @@ from server.domain import feed
 from server.domain.records import FeedMode, Task
 from server.errors import HxError, invalid
 from server.validation import Checks
+from server.watch import WatchHub
 
 Context = aio.ServicerContext[Any, Any]
 
@@ -65,19 +67,25 @@ class V2Pages:
         return body + (length_delimited(_NEXT, next_token.encode()) if next_token else b"")
 
 
-def _serialize(response: bytes | feed_pb2.GetFeedResponse) -> bytes:
+def _serialize(response: bytes | feed_pb2.GetFeedResponse | feed_pb2.WatchFeedResponse) -> bytes:
     return response if isinstance(response, bytes) else response.SerializeToString()
 
 
 def add_to_server(service: FeedService, server: aio.Server) -> None:
     """As the generated `add_FeedServiceServicer_to_server`, except that GetFeed answers with a
-    page already in its wire form, sent as is."""
-    handlers = {
+    page already in its wire form, sent as is (and WatchFeed's ENTERED messages are bytes too:
+    server/api/v2/watch.py)."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
         "GetFeed": grpc.unary_unary_rpc_method_handler(
             service.GetFeed,
             request_deserializer=feed_pb2.GetFeedRequest.FromString,
             response_serializer=_serialize,
-        )
+        ),
+        "WatchFeed": grpc.unary_stream_rpc_method_handler(
+            service.WatchFeed,
+            request_deserializer=feed_pb2.WatchFeedRequest.FromString,
+            response_serializer=_serialize,
+        ),
     }
     name = feed_pb2.DESCRIPTOR.services_by_name["FeedService"].full_name
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
@@ -120,8 +128,11 @@ def query_of(request: feed_pb2.GetFeedRequest) -> feed.FeedQuery:
     return feed.FeedQuery(mode, size, request.page_token, latitude, longitude, radius)
 
 
-class FeedService:
-    def __init__(self, db: Database, cache: FeedCache, settings: Settings) -> None:
+class FeedService(FeedWatch):
+    """FeedService; its WatchFeed stream is FeedWatch's (server/api/v2/watch.py)."""
+
+    def __init__(self, db: Database, cache: FeedCache, settings: Settings, hub: WatchHub) -> None:
+        FeedWatch.__init__(self, db, hub)
         self.pages = FeedPages(
             db,
             cache,
@@ -129,6 +140,9 @@ class FeedService:
             V2Pages(),
             card_capacity=settings.feed_card_cache_entries,
         )
+
+    def feed_query(self, request: feed_pb2.GetFeedRequest) -> feed.FeedQuery:
+        return query_of(request)
 
     async def GetFeed(self, request: feed_pb2.GetFeedRequest, context: Context) -> bytes:
         query = query_of(request)

@@ -16,12 +16,14 @@ from grpc import aio
 from hustle.v2 import notification_pb2, notification_pb2_grpc
 from server import caller, pagination, validation
 from server.api.v2 import convert, lists
+from server.api.v2.watch import NotificationWatch
 from server.config import Settings
 from server.db import Database
 from server.domain import notifications
 from server.domain.notifications import Choice, NotificationChannel, QuietHours, UrgentSms
 from server.errors import invalid
 from server.validation import Checks
+from server.watch import WatchHub
 
 Context = aio.ServicerContext[Any, Any]
 Pb = notification_pb2
@@ -109,9 +111,12 @@ def _urgent_sms(check: Checks, value: notification_pb2.UrgentSms) -> UrgentSms:
     return UrgentSms(latitude, longitude, radius, cap)
 
 
-class NotificationService(notification_pb2_grpc.NotificationServiceServicer):
-    def __init__(self, db: Database, settings: Settings) -> None:
-        self._db = db
+class NotificationService(NotificationWatch):
+    """The notifications API; WatchNotifications, the live stream, comes from NotificationWatch
+    (server/api/v2/watch.py, beside the other watch streams)."""
+
+    def __init__(self, db: Database, settings: Settings, hub: WatchHub) -> None:
+        super().__init__(db, hub)
         self._secret = settings.secret_key.get_secret_value()
 
     async def ListNotifications(

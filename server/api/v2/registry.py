@@ -58,6 +58,7 @@ from server.db import Database
 from server.sessions import SessionStore
 from server.storage import Storage
 from server.versions import Notice
+from server.watch import WatchHub
 
 SERVICE_DESCRIPTORS = (
     system_pb2.DESCRIPTOR.services_by_name["SystemService"],
@@ -88,6 +89,7 @@ class Dependencies:
     api_versions: Sequence[str]
     notices: Mapping[str, Notice]
     started_at: datetime
+    hub: WatchHub  # the process's watch hub (server/watch.py), for the watch streams
 
 
 Register = Callable[[Any, aio.Server], None]
@@ -111,8 +113,11 @@ def servicers(deps: Dependencies) -> list[tuple[Register, Any]]:
         ),
         (auth_pb2_grpc.add_AuthServiceServicer_to_server, AuthService(db, deps.sessions, settings)),
         (user_pb2_grpc.add_UserServiceServicer_to_server, UserService(db)),
-        (task_pb2_grpc.add_TaskServiceServicer_to_server, TaskService(db, deps.cache, settings)),
-        (feed.add_to_server, feed.FeedService(db, deps.cache, settings)),
+        (
+            task_pb2_grpc.add_TaskServiceServicer_to_server,
+            TaskService(db, deps.cache, settings, deps.hub),
+        ),
+        (feed.add_to_server, feed.FeedService(db, deps.cache, settings, deps.hub)),
         (dispute_pb2_grpc.add_DisputeServiceServicer_to_server, DisputeService(db, settings)),
         (upload_pb2_grpc.add_UploadServiceServicer_to_server, UploadService(db, deps.storage)),
         (
@@ -121,13 +126,14 @@ def servicers(deps: Dependencies) -> list[tuple[Register, Any]]:
         ),
         (
             notification_pb2_grpc.add_NotificationServiceServicer_to_server,
-            NotificationService(db, settings),
+            NotificationService(db, settings, deps.hub),
         ),
         (
             message_pb2_grpc.add_MessageServiceServicer_to_server,
             MessageService(db, deps.storage, settings),
         ),
         (rating_pb2_grpc.add_RatingServiceServicer_to_server, RatingService(db)),
+        (
             admin_pb2_grpc.add_AdminServiceServicer_to_server,
             AdminService(db, deps.cache, deps.sessions, settings),
         ),

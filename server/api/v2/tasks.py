@@ -13,6 +13,7 @@ from grpc import aio
 from hustle.v2 import common_pb2, task_pb2, task_pb2_grpc
 from server import caller, pagination, validation
 from server.api.v2 import convert, lists
+from server.api.v2.watch import TaskWatch
 from server.cache import FeedCache
 from server.config import Settings
 from server.db import Database
@@ -20,6 +21,7 @@ from server.domain import proofs, tasks
 from server.domain.records import Task, TaskState, TrustTier
 from server.errors import invalid
 from server.validation import Checks
+from server.watch import WatchHub
 
 Context = aio.ServicerContext[Any, Any]
 text = validation.text
@@ -170,8 +172,11 @@ def changes(request: task_pb2.UpdateTaskRequest, check: Checks) -> tasks.TaskCha
     )
 
 
-class TaskService(task_pb2_grpc.TaskServiceServicer):
-    def __init__(self, db: Database, cache: FeedCache, settings: Settings) -> None:
+class TaskService(TaskWatch, task_pb2_grpc.TaskServiceServicer):
+    """TaskService; its WatchTask stream is TaskWatch's (server/api/v2/watch.py)."""
+
+    def __init__(self, db: Database, cache: FeedCache, settings: Settings, hub: WatchHub) -> None:
+        TaskWatch.__init__(self, db, hub)
         self._db = db
         self._cache = cache
         self._secret = settings.secret_key.get_secret_value()

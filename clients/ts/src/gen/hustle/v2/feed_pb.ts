@@ -4,10 +4,12 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { LatLng } from "./common_pb.js";
 import { file_hustle_v2_common } from "./common_pb.js";
 import { file_hustle_v2_options } from "./options_pb.js";
-import type { Task } from "./task_pb.js";
+import type { Task, TaskState } from "./task_pb.js";
 import { file_hustle_v2_task } from "./task_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -15,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hustle/v2/feed.proto.
  */
 export const file_hustle_v2_feed: GenFile = /*@__PURE__*/
-  fileDesc("ChRodXN0bGUvdjIvZmVlZC5wcm90bxIJaHVzdGxlLnYyIpYBCg5HZXRGZWVkUmVxdWVzdBIhCgRtb2RlGAEgASgOMhMuaHVzdGxlLnYyLkZlZWRNb2RlEiMKCGxvY2F0aW9uGAIgASgLMhEuaHVzdGxlLnYyLkxhdExuZxIVCg1yYWRpdXNfbWV0ZXJzGAMgASgFEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJIlsKCEZlZWRJdGVtEh0KBHRhc2sYASABKAsyDy5odXN0bGUudjIuVGFzaxIcCg9kaXN0YW5jZV9tZXRlcnMYAiABKAFIAIgBAUISChBfZGlzdGFuY2VfbWV0ZXJzIk4KD0dldEZlZWRSZXNwb25zZRIiCgVpdGVtcxgBIAMoCzITLmh1c3RsZS52Mi5GZWVkSXRlbRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqZwoIRmVlZE1vZGUSGQoVRkVFRF9NT0RFX1VOU1BFQ0lGSUVEEAASFAoQRkVFRF9NT0RFX05PUk1BTBABEhQKEEZFRURfTU9ERV9VUkdFTlQQAhIUChBGRUVEX01PREVfTkVBUkJZEAMygAEKC0ZlZWRTZXJ2aWNlEnEKB0dldEZlZWQSGS5odXN0bGUudjIuR2V0RmVlZFJlcXVlc3QaGi5odXN0bGUudjIuR2V0RmVlZFJlc3BvbnNlIi+QAgGguxgCqLsYAsK7GAVIWDMwMcK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMmIGcHJvdG8z", [file_hustle_v2_common, file_hustle_v2_options, file_hustle_v2_task]);
+  fileDesc("ChRodXN0bGUvdjIvZmVlZC5wcm90bxIJaHVzdGxlLnYyIpYBCg5HZXRGZWVkUmVxdWVzdBIhCgRtb2RlGAEgASgOMhMuaHVzdGxlLnYyLkZlZWRNb2RlEiMKCGxvY2F0aW9uGAIgASgLMhEuaHVzdGxlLnYyLkxhdExuZxIVCg1yYWRpdXNfbWV0ZXJzGAMgASgFEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJIlsKCEZlZWRJdGVtEh0KBHRhc2sYASABKAsyDy5odXN0bGUudjIuVGFzaxIcCg9kaXN0YW5jZV9tZXRlcnMYAiABKAFIAIgBAUISChBfZGlzdGFuY2VfbWV0ZXJzIk4KD0dldEZlZWRSZXNwb25zZRIiCgVpdGVtcxgBIAMoCzITLmh1c3RsZS52Mi5GZWVkSXRlbRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkigAEKEFdhdGNoRmVlZFJlcXVlc3QSIQoEbW9kZRgBIAEoDjITLmh1c3RsZS52Mi5GZWVkTW9kZRIjCghsb2NhdGlvbhgCIAEoCzIRLmh1c3RsZS52Mi5MYXRMbmcSFQoNcmFkaXVzX21ldGVycxgDIAEoBRINCgVhZnRlchgEIAEoCSKDAgoRV2F0Y2hGZWVkUmVzcG9uc2USDgoGY3Vyc29yGAEgASgJEiYKBGtpbmQYAiABKA4yGC5odXN0bGUudjIuRmVlZEV2ZW50S2luZBIPCgd0YXNrX2lkGAMgASgJEh0KBHRhc2sYBCABKAsyDy5odXN0bGUudjIuVGFzaxIcCg9kaXN0YW5jZV9tZXRlcnMYBSABKAFIAIgBARIjCgVzdGF0ZRgGIAEoDjIULmh1c3RsZS52Mi5UYXNrU3RhdGUSLwoLb2NjdXJyZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQhIKEF9kaXN0YW5jZV9tZXRlcnMqZwoIRmVlZE1vZGUSGQoVRkVFRF9NT0RFX1VOU1BFQ0lGSUVEEAASFAoQRkVFRF9NT0RFX05PUk1BTBABEhQKEEZFRURfTU9ERV9VUkdFTlQQAhIUChBGRUVEX01PREVfTkVBUkJZEAMqhgEKDUZlZWRFdmVudEtpbmQSHwobRkVFRF9FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASHQoZRkVFRF9FVkVOVF9LSU5EX0hFQVJUQkVBVBABEhsKF0ZFRURfRVZFTlRfS0lORF9FTlRFUkVEEAISGAoURkVFRF9FVkVOVF9LSU5EX0xFRlQQAzKXAgoLRmVlZFNlcnZpY2UScQoHR2V0RmVlZBIZLmh1c3RsZS52Mi5HZXRGZWVkUmVxdWVzdBoaLmh1c3RsZS52Mi5HZXRGZWVkUmVzcG9uc2UiL5ACAaC7GAKouxgCwrsYBUhYMzAxwrsYBUhYNDAxwrsYBUhYNTAxwrsYBUhYOTAyEpQBCglXYXRjaEZlZWQSGy5odXN0bGUudjIuV2F0Y2hGZWVkUmVxdWVzdBocLmh1c3RsZS52Mi5XYXRjaEZlZWRSZXNwb25zZSJKkAIBoLsYAqi7GALCuxgFSFgzMDHCuxgFSFg0MDHCuxgFSFg1MDHCuxgFSFg2MDHCuxgFSFg2MDLCuxgFSFg2MDPCuxgFSFg5MDIwAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_hustle_v2_common, file_hustle_v2_options, file_hustle_v2_task]);
 
 /**
  * GetFeed input. A page token is valid only with the same mode, point, radius and page size.
@@ -123,6 +125,111 @@ export const GetFeedResponseSchema: GenMessage<GetFeedResponse> = /*@__PURE__*/
   messageDesc(file_hustle_v2_feed, 2);
 
 /**
+ * WatchFeed input.
+ *
+ * @generated from message hustle.v2.WatchFeedRequest
+ */
+export type WatchFeedRequest = Message<"hustle.v2.WatchFeedRequest"> & {
+  /**
+   * Which feed (required).
+   *
+   * @generated from field: hustle.v2.FeedMode mode = 1;
+   */
+  mode: FeedMode;
+
+  /**
+   * The centre of a NEARBY feed (required there, ignored otherwise).
+   *
+   * @generated from field: hustle.v2.LatLng location = 2;
+   */
+  location?: LatLng | undefined;
+
+  /**
+   * NEARBY radius in meters: 0 means 16000; at most 80000.
+   *
+   * @generated from field: int32 radius_meters = 3;
+   */
+  radiusMeters: number;
+
+  /**
+   * The `cursor` of the last message received, to resume after it; empty to start from now.
+   *
+   * @generated from field: string after = 4;
+   */
+  after: string;
+};
+
+/**
+ * Describes the message hustle.v2.WatchFeedRequest.
+ * Use `create(WatchFeedRequestSchema)` to create a new message.
+ */
+export const WatchFeedRequestSchema: GenMessage<WatchFeedRequest> = /*@__PURE__*/
+  messageDesc(file_hustle_v2_feed, 3);
+
+/**
+ * One message of a WatchFeed stream: an event, or a heartbeat.
+ *
+ * @generated from message hustle.v2.WatchFeedResponse
+ */
+export type WatchFeedResponse = Message<"hustle.v2.WatchFeedResponse"> & {
+  /**
+   * Where the stream is: send it back as `after` to resume after this message.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * What happened.
+   *
+   * @generated from field: hustle.v2.FeedEventKind kind = 2;
+   */
+  kind: FeedEventKind;
+
+  /**
+   * The task (ENTERED, LEFT).
+   *
+   * @generated from field: string task_id = 3;
+   */
+  taskId: string;
+
+  /**
+   * The task as GetFeed shows it (ENTERED; `eligible` is true).
+   *
+   * @generated from field: hustle.v2.Task task = 4;
+   */
+  task?: Task | undefined;
+
+  /**
+   * Meters from the query's point (ENTERED in NEARBY feeds).
+   *
+   * @generated from field: optional double distance_meters = 5;
+   */
+  distanceMeters?: number | undefined;
+
+  /**
+   * The task's state after the event (LEFT: ACCEPTED, CANCELLED or EXPIRED).
+   *
+   * @generated from field: hustle.v2.TaskState state = 6;
+   */
+  state: TaskState;
+
+  /**
+   * When it happened (the transaction's time); unset on heartbeats.
+   *
+   * @generated from field: google.protobuf.Timestamp occurred_at = 7;
+   */
+  occurredAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message hustle.v2.WatchFeedResponse.
+ * Use `create(WatchFeedResponseSchema)` to create a new message.
+ */
+export const WatchFeedResponseSchema: GenMessage<WatchFeedResponse> = /*@__PURE__*/
+  messageDesc(file_hustle_v2_feed, 4);
+
+/**
  * Which feed.
  *
  * @generated from enum hustle.v2.FeedMode
@@ -164,6 +271,47 @@ export const FeedModeSchema: GenEnum<FeedMode> = /*@__PURE__*/
   enumDesc(file_hustle_v2_feed, 0);
 
 /**
+ * What happened to a watched feed.
+ *
+ * @generated from enum hustle.v2.FeedEventKind
+ */
+export enum FeedEventKind {
+  /**
+   * Not set (treat an unknown value so too).
+   *
+   * @generated from enum value: FEED_EVENT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Nothing new: the stream is up to date through `cursor`.
+   *
+   * @generated from enum value: FEED_EVENT_KIND_HEARTBEAT = 1;
+   */
+  HEARTBEAT = 1,
+
+  /**
+   * `task` entered the feed: open, funded, and the caller may take it.
+   *
+   * @generated from enum value: FEED_EVENT_KIND_ENTERED = 2;
+   */
+  ENTERED = 2,
+
+  /**
+   * Task `task_id` left every feed (`state` says why: ACCEPTED, CANCELLED or EXPIRED).
+   *
+   * @generated from enum value: FEED_EVENT_KIND_LEFT = 3;
+   */
+  LEFT = 3,
+}
+
+/**
+ * Describes the enum hustle.v2.FeedEventKind.
+ */
+export const FeedEventKindSchema: GenEnum<FeedEventKind> = /*@__PURE__*/
+  enumDesc(file_hustle_v2_feed, 1);
+
+/**
  * The worker's feed: OPEN, funded tasks the caller may take. Every task in it passes the same
  * eligibility rule as AcceptTask (the feed law), decided in the database: no task is shown that
  * the caller could not take.
@@ -182,6 +330,24 @@ export const FeedService: GenService<{
     methodKind: "unary";
     input: typeof GetFeedRequestSchema;
     output: typeof GetFeedResponseSchema;
+  },
+  /**
+   * Follow a feed as it changes: a task ENTERED when it becomes open and funded and the caller
+   * may take it (the feed law holds for streams too: the same eligibility rule as GetFeed and
+   * AcceptTask, decided by the database) within the query's place (NEARBY: the radius;
+   * URGENT: urgent and posted in the last 30 minutes); a task LEFT when it is taken, cancelled
+   * or expires (sent to every stream whose place it is in: drop it if you show it). `mode`,
+   * `location` and `radius_meters` as in GetFeed. Cursors, resuming with `after`, heartbeats,
+   * the end statuses (HX601, HX603, HX902) and the cap (HX602) as in TaskService.WatchTask.
+   * Read GetFeed first, then watch from now (or from the cursor of the first message), so that
+   * nothing falls between the two.
+   *
+   * @generated from rpc hustle.v2.FeedService.WatchFeed
+   */
+  watchFeed: {
+    methodKind: "server_streaming";
+    input: typeof WatchFeedRequestSchema;
+    output: typeof WatchFeedResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hustle_v2_feed, 0);

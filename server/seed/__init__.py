@@ -85,6 +85,9 @@ async def seed(
         started = time.perf_counter()
         async with conn.transaction():
             await _copy(session, "users", tables.USERS, gen.make_users(options.users))
+            await _copy(
+                session, "message_settings", tables.MESSAGE_SETTINGS, gen.make_message_settings()
+            )
         timings["users"] = time.perf_counter() - started
 
         started = time.perf_counter()

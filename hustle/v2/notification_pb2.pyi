@@ -158,6 +158,34 @@ NOTIFICATION_CHANNEL_SMS: NotificationChannel.ValueType  # 3
 """By SMS to the verified phone number. Off by default."""
 Global___NotificationChannel: _TypeAlias = NotificationChannel  # noqa: Y015
 
+class _WatchNotificationsEventKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _WatchNotificationsEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WatchNotificationsEventKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    WATCH_NOTIFICATIONS_EVENT_KIND_UNSPECIFIED: _WatchNotificationsEventKind.ValueType  # 0
+    """Not set (treat an unknown value so too)."""
+    WATCH_NOTIFICATIONS_EVENT_KIND_HEARTBEAT: _WatchNotificationsEventKind.ValueType  # 1
+    """Nothing new: the stream is up to date through `cursor`."""
+    WATCH_NOTIFICATIONS_EVENT_KIND_CREATED: _WatchNotificationsEventKind.ValueType  # 2
+    """A new notification (`notification`)."""
+    WATCH_NOTIFICATIONS_EVENT_KIND_READ: _WatchNotificationsEventKind.ValueType  # 3
+    """Some notifications were marked read (`read_count` of them; `read_ids` when 100 or fewer)."""
+
+class WatchNotificationsEventKind(_WatchNotificationsEventKind, metaclass=_WatchNotificationsEventKindEnumTypeWrapper):
+    """What happened to the caller's notifications."""
+
+WATCH_NOTIFICATIONS_EVENT_KIND_UNSPECIFIED: WatchNotificationsEventKind.ValueType  # 0
+"""Not set (treat an unknown value so too)."""
+WATCH_NOTIFICATIONS_EVENT_KIND_HEARTBEAT: WatchNotificationsEventKind.ValueType  # 1
+"""Nothing new: the stream is up to date through `cursor`."""
+WATCH_NOTIFICATIONS_EVENT_KIND_CREATED: WatchNotificationsEventKind.ValueType  # 2
+"""A new notification (`notification`)."""
+WATCH_NOTIFICATIONS_EVENT_KIND_READ: WatchNotificationsEventKind.ValueType  # 3
+"""Some notifications were marked read (`read_count` of them; `read_ids` when 100 or fewer)."""
+Global___WatchNotificationsEventKind: _TypeAlias = WatchNotificationsEventKind  # noqa: Y015
+
 @_typing.final
 class Notification(_message.Message):
     """One in-app notification."""
@@ -641,3 +669,121 @@ class UpdateNotificationPreferencesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateNotificationPreferencesResponse: _TypeAlias = UpdateNotificationPreferencesResponse  # noqa: Y015
+
+@_typing.final
+class WatchedNotification(_message.Message):
+    """A notification as the stream shows it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTIFICATION_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    notification_id: _builtins.str
+    """Its id."""
+    kind: _builtins.str
+    """Its kind, e.g. "TASK_ACCEPTED" (DOMAIN.md's list; more may come)."""
+    title: _builtins.str
+    """One line."""
+    body: _builtins.str
+    """More, possibly empty."""
+    task_id: _builtins.str
+    """The task it is about; empty for none."""
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp:
+        """When it was written."""
+
+    def __init__(
+        self,
+        *,
+        notification_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        title: _builtins.str = ...,
+        body: _builtins.str = ...,
+        task_id: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "created_at", b"created_at", "kind", b"kind", "notification_id", b"notification_id", "task_id", b"task_id", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchedNotification: _TypeAlias = WatchedNotification  # noqa: Y015
+
+@_typing.final
+class WatchNotificationsRequest(_message.Message):
+    """WatchNotifications input."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AFTER_FIELD_NUMBER: _builtins.int
+    after: _builtins.str
+    """The `cursor` of the last message received, to resume after it; empty to start from now."""
+    def __init__(
+        self,
+        *,
+        after: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchNotificationsRequest: _TypeAlias = WatchNotificationsRequest  # noqa: Y015
+
+@_typing.final
+class WatchNotificationsResponse(_message.Message):
+    """One message of a WatchNotifications stream: an event, or a heartbeat."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    NOTIFICATION_FIELD_NUMBER: _builtins.int
+    READ_COUNT_FIELD_NUMBER: _builtins.int
+    READ_IDS_FIELD_NUMBER: _builtins.int
+    UNREAD_COUNT_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """Where the stream is: send it back as `after` to resume after this message."""
+    kind: Global___WatchNotificationsEventKind.ValueType
+    """What happened."""
+    read_count: _builtins.int
+    """How many notifications were marked read (READ)."""
+    unread_count: _builtins.int
+    """The caller's unread notifications when this message was sent."""
+    @_builtins.property
+    def notification(self) -> Global___WatchedNotification:
+        """The new notification (CREATED)."""
+
+    @_builtins.property
+    def read_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Which (READ, when 100 or fewer)."""
+
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp:
+        """When it happened (the transaction's time); unset on heartbeats."""
+
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+        kind: Global___WatchNotificationsEventKind.ValueType = ...,
+        notification: Global___WatchedNotification | None = ...,
+        read_count: _builtins.int = ...,
+        read_ids: _abc.Iterable[_builtins.str] | None = ...,
+        unread_count: _builtins.int = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["notification", b"notification", "occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "kind", b"kind", "notification", b"notification", "occurred_at", b"occurred_at", "read_count", b"read_count", "read_ids", b"read_ids", "unread_count", b"unread_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchNotificationsResponse: _TypeAlias = WatchNotificationsResponse  # noqa: Y015

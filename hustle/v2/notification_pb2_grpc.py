@@ -69,6 +69,11 @@ class NotificationServiceStub:
                 request_serializer=hustle_dot_v2_dot_notification__pb2.UpdateNotificationPreferencesRequest.SerializeToString,
                 response_deserializer=hustle_dot_v2_dot_notification__pb2.UpdateNotificationPreferencesResponse.FromString,
                 _registered_method=True)
+        self.WatchNotifications = channel.unary_stream(
+                '/hustle.v2.NotificationService/WatchNotifications',
+                request_serializer=hustle_dot_v2_dot_notification__pb2.WatchNotificationsRequest.SerializeToString,
+                response_deserializer=hustle_dot_v2_dot_notification__pb2.WatchNotificationsResponse.FromString,
+                _registered_method=True)
 
 
 class NotificationServiceServicer:
@@ -128,6 +133,16 @@ class NotificationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchNotifications(self, request, context):
+        """Follow the caller's notifications: each new one the moment it is written (CREATED), and
+        each time some are marked read (READ), both with the caller's unread count. Cursors,
+        resuming with `after`, heartbeats (which carry the unread count too), the end statuses
+        (HX601, HX603, HX902) and the cap (HX602) as in TaskService.WatchTask.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotificationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -160,6 +175,11 @@ def add_NotificationServiceServicer_to_server(servicer, server):
                     servicer.UpdateNotificationPreferences,
                     request_deserializer=hustle_dot_v2_dot_notification__pb2.UpdateNotificationPreferencesRequest.FromString,
                     response_serializer=hustle_dot_v2_dot_notification__pb2.UpdateNotificationPreferencesResponse.SerializeToString,
+            ),
+            'WatchNotifications': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchNotifications,
+                    request_deserializer=hustle_dot_v2_dot_notification__pb2.WatchNotificationsRequest.FromString,
+                    response_serializer=hustle_dot_v2_dot_notification__pb2.WatchNotificationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -329,6 +349,33 @@ class NotificationService:
             '/hustle.v2.NotificationService/UpdateNotificationPreferences',
             hustle_dot_v2_dot_notification__pb2.UpdateNotificationPreferencesRequest.SerializeToString,
             hustle_dot_v2_dot_notification__pb2.UpdateNotificationPreferencesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchNotifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hustle.v2.NotificationService/WatchNotifications',
+            hustle_dot_v2_dot_notification__pb2.WatchNotificationsRequest.SerializeToString,
+            hustle_dot_v2_dot_notification__pb2.WatchNotificationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -61,6 +61,12 @@ class NotificationServiceStub:
     `urgent_sms.location`. Messages already waiting keep the choice made when they were
     queued.
     """
+    WatchNotifications: _grpc.UnaryStreamMultiCallable[_notification_pb2.WatchNotificationsRequest, _notification_pb2.WatchNotificationsResponse]
+    """Follow the caller's notifications: each new one the moment it is written (CREATED), and
+    each time some are marked read (READ), both with the caller's unread count. Cursors,
+    resuming with `after`, heartbeats (which carry the unread count too), the end statuses
+    (HX601, HX603, HX902) and the cap (HX602) as in TaskService.WatchTask.
+    """
 
 @_typing.type_check_only
 class NotificationServiceAsyncStub(NotificationServiceStub):
@@ -94,6 +100,12 @@ class NotificationServiceAsyncStub(NotificationServiceStub):
     off; urgent SMS (kind URGENT_TASK_NEARBY on SMS) need a verified phone number and a saved
     `urgent_sms.location`. Messages already waiting keep the choice made when they were
     queued.
+    """
+    WatchNotifications: _aio.UnaryStreamMultiCallable[_notification_pb2.WatchNotificationsRequest, _notification_pb2.WatchNotificationsResponse]  # type: ignore[assignment]
+    """Follow the caller's notifications: each new one the moment it is written (CREATED), and
+    each time some are marked read (READ), both with the caller's unread count. Cursors,
+    resuming with `after`, heartbeats (which carry the unread count too), the end statuses
+    (HX601, HX603, HX902) and the cap (HX602) as in TaskService.WatchTask.
     """
 
 class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -161,6 +173,18 @@ class NotificationServiceServicer(metaclass=_abc_1.ABCMeta):
         off; urgent SMS (kind URGENT_TASK_NEARBY on SMS) need a verified phone number and a saved
         `urgent_sms.location`. Messages already waiting keep the choice made when they were
         queued.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchNotifications(
+        self,
+        request: _notification_pb2.WatchNotificationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_notification_pb2.WatchNotificationsResponse], _abc.AsyncIterator[_notification_pb2.WatchNotificationsResponse]]:
+        """Follow the caller's notifications: each new one the moment it is written (CREATED), and
+        each time some are marked read (READ), both with the caller's unread count. Cursors,
+        resuming with `after`, heartbeats (which carry the unread count too), the end statuses
+        (HX601, HX603, HX902) and the cap (HX602) as in TaskService.WatchTask.
         """
 
 def add_NotificationServiceServicer_to_server(servicer: NotificationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

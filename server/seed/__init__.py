@@ -88,6 +88,9 @@ async def seed(
             await conn.execute("SET LOCAL session_replication_role = replica")
             await _copy(session, "users", tables.USERS, gen.make_users(options.users))
             await _copy(session, "trust_ledger", tables.TRUST_LEDGER, gen.trust_ledger)
+            await _copy(
+                session, "message_settings", tables.MESSAGE_SETTINGS, gen.make_message_settings()
+            )
         timings["users"] = time.perf_counter() - started
 
         started = time.perf_counter()

@@ -166,6 +166,11 @@ class Generator:
                 self.admins.append(user.id)
         return rows
 
+    def make_message_settings(self) -> list[Row]:
+        """About one user in twelve keeps read receipts off (the rest have no row: on)."""
+        rng = self.message_rng
+        return [(u.id, False) for u in self.users if rng.random() < 1 / 12]
+
     def _credentials_wanted(self) -> list[tuple[str, str | None]]:
         wanted: list[tuple[str, str | None]] = []
         if self.rng.random() < 0.35:

@@ -24,6 +24,7 @@ PROOFS = ("id", "task_id", "worker_id", "note", "state", "rejection_reason", "cr
 PHOTOS = ("proof_id", "position", "upload_id")
 DISPUTES = ("id", "task_id", "opened_by", "reason", "state", "resolution", "split_release_cents",
             "resolved_by", "resolution_note", "created_at", "resolved_at")
+MESSAGE_SETTINGS = ("user_id", "read_receipts")
 MESSAGES = ("id", "task_id", "sender_id", "recipient_id", "body", "created_at", "read_at")
 RATINGS = ("id", "task_id", "rater_id", "ratee_id", "ratee_role", "stars", "comment", "tags",
            "is_auto", "created_at", "revealed_at")

@@ -48,6 +48,7 @@ async def test_seed_is_consistent_and_deterministic(database_url: str) -> None:
         # threads on taken tasks, some of them read, none on a task nobody took
         read, total = conn.execute("SELECT count(read_at), count(*) FROM messages").fetchone()
         assert 0 < read < total
+        assert 0 < conn.execute("SELECT count(*) FROM message_settings").fetchone()[0] < 300
         assert (
             conn.execute(
                 "SELECT count(*) FROM messages m JOIN tasks t ON t.id = m.task_id WHERE t.worker_id IS NULL"

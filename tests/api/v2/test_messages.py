@@ -6,6 +6,7 @@ hiding, and who may call what."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 from collections.abc import AsyncIterator
@@ -449,3 +450,20 @@ async def test_the_daily_purge_keeps_disputed_and_recent_threads(
 
     await eventually(statuses, lambda found: found == [404, 404], timeout=10,
                      what="the photo's objects deleted from S3")  # fmt: skip
+
+
+async def test_the_hourly_limit_holds_for_concurrent_sends(
+    api: V2, chat: message_pb2_grpc.MessageServiceStub
+) -> None:
+    """Twelve sends at once by one sender in one thread: exactly ten go (the database counts
+    one sender's messages one at a time), two are told when to retry."""
+    task_id, poster, _ = await in_progress(api)
+    calls = [chat.SendMessage(say(task_id, f"burst {i}"), metadata=poster.auth, timeout=10)
+             for i in range(12)]  # fmt: skip
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    refusals = [o for o in outcomes if isinstance(o, aio.AioRpcError)]
+    assert len(refusals) == 2, outcomes
+    for error in refusals:
+        assert error.code() == S.RESOURCE_EXHAUSTED
+        assert error_details(error)["ErrorInfo"].reason == "HX501"  # type: ignore[attr-defined]
+    assert api.world.value("SELECT count(*) FROM messages WHERE task_id = %s", task_id) == 10

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hustle/v2/notification.proto.
  */
 export const file_hustle_v2_notification: GenFile = /*@__PURE__*/
-  fileDesc("ChxodXN0bGUvdjIvbm90aWZpY2F0aW9uLnByb3RvEglodXN0bGUudjIi3QEKDE5vdGlmaWNhdGlvbhIXCg9ub3RpZmljYXRpb25faWQYASABKAkSKQoEa2luZBgCIAEoDjIbLmh1c3RsZS52Mi5Ob3RpZmljYXRpb25LaW5kEg0KBXRpdGxlGAMgASgJEgwKBGJvZHkYBCABKAkSDwoHdGFza19pZBgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgdyZWFkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJWChhMaXN0Tm90aWZpY2F0aW9uc1JlcXVlc3QSEwoLdW5yZWFkX29ubHkYASABKAgSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiZAoZTGlzdE5vdGlmaWNhdGlvbnNSZXNwb25zZRIuCg1ub3RpZmljYXRpb25zGAEgAygLMhcuaHVzdGxlLnYyLk5vdGlmaWNhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiFwoVR2V0VW5yZWFkQ291bnRSZXF1ZXN0Ii4KFkdldFVucmVhZENvdW50UmVzcG9uc2USFAoMdW5yZWFkX2NvdW50GAEgASgDIisKD01hcmtSZWFkUmVxdWVzdBIYChBub3RpZmljYXRpb25faWRzGAEgAygJIigKEE1hcmtSZWFkUmVzcG9uc2USFAoMbWFya2VkX2NvdW50GAEgASgDIiYKEk1hcmtBbGxSZWFkUmVxdWVzdBIQCgh1cF90b19pZBgBIAEoCSIrChNNYXJrQWxsUmVhZFJlc3BvbnNlEhQKDG1hcmtlZF9jb3VudBgBIAEoAyKFAQoWTm90aWZpY2F0aW9uUHJlZmVyZW5jZRIpCgRraW5kGAEgASgOMhsuaHVzdGxlLnYyLk5vdGlmaWNhdGlvbktpbmQSLwoHY2hhbm5lbBgCIAEoDjIeLmh1c3RsZS52Mi5Ob3RpZmljYXRpb25DaGFubmVsEg8KB2VuYWJsZWQYAyABKAgiWgoKUXVpZXRIb3VycxIPCgdlbmFibGVkGAEgASgIEhQKDHN0YXJ0X21pbnV0ZRgCIAEoBRISCgplbmRfbWludXRlGAMgASgFEhEKCXRpbWVfem9uZRgEIAEoCSJrCglVcmdlbnRTbXMSIwoIbG9jYXRpb24YASABKAsyES5odXN0bGUudjIuTGF0TG5nEhUKDXJhZGl1c19tZXRlcnMYAiABKAUSEQoJZGFpbHlfY2FwGAMgASgFEg8KB2VuYWJsZWQYBCABKAgipwEKF05vdGlmaWNhdGlvblByZWZlcmVuY2VzEjYKC3ByZWZlcmVuY2VzGAEgAygLMiEuaHVzdGxlLnYyLk5vdGlmaWNhdGlvblByZWZlcmVuY2USKgoLcXVpZXRfaG91cnMYAiABKAsyFS5odXN0bGUudjIuUXVpZXRIb3VycxIoCgp1cmdlbnRfc21zGAMgASgLMhQuaHVzdGxlLnYyLlVyZ2VudFNtcyIjCiFHZXROb3RpZmljYXRpb25QcmVmZXJlbmNlc1JlcXVlc3QiagoiR2V0Tm90aWZpY2F0aW9uUHJlZmVyZW5jZXNSZXNwb25zZRJEChhub3RpZmljYXRpb25fcHJlZmVyZW5jZXMYASABKAsyIi5odXN0bGUudjIuTm90aWZpY2F0aW9uUHJlZmVyZW5jZXMinQEKJFVwZGF0ZU5vdGlmaWNhdGlvblByZWZlcmVuY2VzUmVxdWVzdBJEChhub3RpZmljYXRpb25fcHJlZmVyZW5jZXMYASABKAsyIi5odXN0bGUudjIuTm90aWZpY2F0aW9uUHJlZmVyZW5jZXMSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIm0KJVVwZGF0ZU5vdGlmaWNhdGlvblByZWZlcmVuY2VzUmVzcG9uc2USRAoYbm90aWZpY2F0aW9uX3ByZWZlcmVuY2VzGAEgASgLMiIuaHVzdGxlLnYyLk5vdGlmaWNhdGlvblByZWZlcmVuY2VzKrkHChBOb3RpZmljYXRpb25LaW5kEiEKHU5PVElGSUNBVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASIwofTk9USUZJQ0FUSU9OX0tJTkRfVEFTS19BQ0NFUFRFRBABEiQKIE5PVElGSUNBVElPTl9LSU5EX1RBU0tfQ0FOQ0VMTEVEEAISIgoeTk9USUZJQ0FUSU9OX0tJTkRfVEFTS19FWFBJUkVEEAMSJQohTk9USUZJQ0FUSU9OX0tJTkRfUFJPT0ZfU1VCTUlUVEVEEAQSJAogTk9USUZJQ0FUSU9OX0tJTkRfUFJPT0ZfQUNDRVBURUQQBRIkCiBOT1RJRklDQVRJT05fS0lORF9QUk9PRl9SRUpFQ1RFRBAGEiQKIE5PVElGSUNBVElPTl9LSU5EX0RJU1BVVEVfT1BFTkVEEAcSJgoiTk9USUZJQ0FUSU9OX0tJTkRfRElTUFVURV9SRVNPTFZFRBAIEiMKH05PVElGSUNBVElPTl9LSU5EX0VTQ1JPV19GVU5ERUQQCRIlCiFOT1RJRklDQVRJT05fS0lORF9FU0NST1dfUkVMRUFTRUQQChIlCiFOT1RJRklDQVRJT05fS0lORF9FU0NST1dfUkVGVU5ERUQQCxIfChtOT1RJRklDQVRJT05fS0lORF9YUF9FQVJORUQQDBIeChpOT1RJRklDQVRJT05fS0lORF9MRVZFTF9VUBANEigKJE5PVElGSUNBVElPTl9LSU5EX1RSVVNUX1RJRVJfQ0hBTkdFRBAOEisKJ05PVElGSUNBVElPTl9LSU5EX1ZFUklGSUNBVElPTl9BUFBST1ZFRBAPEisKJ05PVElGSUNBVElPTl9LSU5EX1ZFUklGSUNBVElPTl9SRUpFQ1RFRBAQEioKJk5PVElGSUNBVElPTl9LSU5EX1ZFUklGSUNBVElPTl9FWFBJUkVEEBESIQodTk9USUZJQ0FUSU9OX0tJTkRfTkVXX01FU1NBR0UQEhImCiJOT1RJRklDQVRJT05fS0lORF9SQVRJTkdfUkVRVUVTVEVEEBMSJgoiTk9USUZJQ0FUSU9OX0tJTkRfUkFUSU5HU19SRVZFQUxFRBAUEigKJE5PVElGSUNBVElPTl9LSU5EX1VSR0VOVF9UQVNLX05FQVJCWRAVEicKI05PVElGSUNBVElPTl9LSU5EX0FDQ09VTlRfU1VTUEVOREVEEBYSKAokTk9USUZJQ0FUSU9OX0tJTkRfQUNDT1VOVF9SRUlOU1RBVEVEEBcqmgEKE05vdGlmaWNhdGlvbkNoYW5uZWwSJAogTk9USUZJQ0FUSU9OX0NIQU5ORUxfVU5TUEVDSUZJRUQQABIfChtOT1RJRklDQVRJT05fQ0hBTk5FTF9JTl9BUFAQARIeChpOT1RJRklDQVRJT05fQ0hBTk5FTF9FTUFJTBACEhwKGE5PVElGSUNBVElPTl9DSEFOTkVMX1NNUxADMv8GChNOb3RpZmljYXRpb25TZXJ2aWNlEo8BChFMaXN0Tm90aWZpY2F0aW9ucxIjLmh1c3RsZS52Mi5MaXN0Tm90aWZpY2F0aW9uc1JlcXVlc3QaJC5odXN0bGUudjIuTGlzdE5vdGlmaWNhdGlvbnNSZXNwb25zZSIvkAIBoLsYAqi7GALCuxgFSFgzMDHCuxgFSFg0MDHCuxgFSFg1MDHCuxgFSFg5MDISfQoOR2V0VW5yZWFkQ291bnQSIC5odXN0bGUudjIuR2V0VW5yZWFkQ291bnRSZXF1ZXN0GiEuaHVzdGxlLnYyLkdldFVucmVhZENvdW50UmVzcG9uc2UiJpACAaC7GAKouxgCwrsYBUhYNDAxwrsYBUhYNTAxwrsYBUhYOTAyEnQKCE1hcmtSZWFkEhouaHVzdGxlLnYyLk1hcmtSZWFkUmVxdWVzdBobLmh1c3RsZS52Mi5NYXJrUmVhZFJlc3BvbnNlIi+QAgKguxgCqLsYA8K7GAVIWDMwMcK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMhKGAQoLTWFya0FsbFJlYWQSHS5odXN0bGUudjIuTWFya0FsbFJlYWRSZXF1ZXN0Gh4uaHVzdGxlLnYyLk1hcmtBbGxSZWFkUmVzcG9uc2UiOJACAqC7GAKouxgDwrsYBUhYMzAxwrsYBUhYMzAywrsYBUhYNDAxwrsYBUhYNTAxwrsYBUhYOTAyEqEBChpHZXROb3RpZmljYXRpb25QcmVmZXJlbmNlcxIsLmh1c3RsZS52Mi5HZXROb3RpZmljYXRpb25QcmVmZXJlbmNlc1JlcXVlc3QaLS5odXN0bGUudjIuR2V0Tm90aWZpY2F0aW9uUHJlZmVyZW5jZXNSZXNwb25zZSImkAIBoLsYAqi7GALCuxgFSFg0MDHCuxgFSFg1MDHCuxgFSFg5MDISswEKHVVwZGF0ZU5vdGlmaWNhdGlvblByZWZlcmVuY2VzEi8uaHVzdGxlLnYyLlVwZGF0ZU5vdGlmaWNhdGlvblByZWZlcmVuY2VzUmVxdWVzdBowLmh1c3RsZS52Mi5VcGRhdGVOb3RpZmljYXRpb25QcmVmZXJlbmNlc1Jlc3BvbnNlIi+QAgKguxgCqLsYA8K7GAVIWDMwMcK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMmIGcHJvdG8z", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_hustle_v2_common, file_hustle_v2_options]);
+  fileDesc("ChxodXN0bGUvdjIvbm90aWZpY2F0aW9uLnByb3RvEglodXN0bGUudjIi3QEKDE5vdGlmaWNhdGlvbhIXCg9ub3RpZmljYXRpb25faWQYASABKAkSKQoEa2luZBgCIAEoDjIbLmh1c3RsZS52Mi5Ob3RpZmljYXRpb25LaW5kEg0KBXRpdGxlGAMgASgJEgwKBGJvZHkYBCABKAkSDwoHdGFza19pZBgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgdyZWFkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJWChhMaXN0Tm90aWZpY2F0aW9uc1JlcXVlc3QSEwoLdW5yZWFkX29ubHkYASABKAgSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiZAoZTGlzdE5vdGlmaWNhdGlvbnNSZXNwb25zZRIuCg1ub3RpZmljYXRpb25zGAEgAygLMhcuaHVzdGxlLnYyLk5vdGlmaWNhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiFwoVR2V0VW5yZWFkQ291bnRSZXF1ZXN0Ii4KFkdldFVucmVhZENvdW50UmVzcG9uc2USFAoMdW5yZWFkX2NvdW50GAEgASgDIisKD01hcmtSZWFkUmVxdWVzdBIYChBub3RpZmljYXRpb25faWRzGAEgAygJIigKEE1hcmtSZWFkUmVzcG9uc2USFAoMbWFya2VkX2NvdW50GAEgASgDIiYKEk1hcmtBbGxSZWFkUmVxdWVzdBIQCgh1cF90b19pZBgBIAEoCSIrChNNYXJrQWxsUmVhZFJlc3BvbnNlEhQKDG1hcmtlZF9jb3VudBgBIAEoAyKFAQoWTm90aWZpY2F0aW9uUHJlZmVyZW5jZRIpCgRraW5kGAEgASgOMhsuaHVzdGxlLnYyLk5vdGlmaWNhdGlvbktpbmQSLwoHY2hhbm5lbBgCIAEoDjIeLmh1c3RsZS52Mi5Ob3RpZmljYXRpb25DaGFubmVsEg8KB2VuYWJsZWQYAyABKAgiWgoKUXVpZXRIb3VycxIPCgdlbmFibGVkGAEgASgIEhQKDHN0YXJ0X21pbnV0ZRgCIAEoBRISCgplbmRfbWludXRlGAMgASgFEhEKCXRpbWVfem9uZRgEIAEoCSJrCglVcmdlbnRTbXMSIwoIbG9jYXRpb24YASABKAsyES5odXN0bGUudjIuTGF0TG5nEhUKDXJhZGl1c19tZXRlcnMYAiABKAUSEQoJZGFpbHlfY2FwGAMgASgFEg8KB2VuYWJsZWQYBCABKAgipwEKF05vdGlmaWNhdGlvblByZWZlcmVuY2VzEjYKC3ByZWZlcmVuY2VzGAEgAygLMiEuaHVzdGxlLnYyLk5vdGlmaWNhdGlvblByZWZlcmVuY2USKgoLcXVpZXRfaG91cnMYAiABKAsyFS5odXN0bGUudjIuUXVpZXRIb3VycxIoCgp1cmdlbnRfc21zGAMgASgLMhQuaHVzdGxlLnYyLlVyZ2VudFNtcyIjCiFHZXROb3RpZmljYXRpb25QcmVmZXJlbmNlc1JlcXVlc3QiagoiR2V0Tm90aWZpY2F0aW9uUHJlZmVyZW5jZXNSZXNwb25zZRJEChhub3RpZmljYXRpb25fcHJlZmVyZW5jZXMYASABKAsyIi5odXN0bGUudjIuTm90aWZpY2F0aW9uUHJlZmVyZW5jZXMinQEKJFVwZGF0ZU5vdGlmaWNhdGlvblByZWZlcmVuY2VzUmVxdWVzdBJEChhub3RpZmljYXRpb25fcHJlZmVyZW5jZXMYASABKAsyIi5odXN0bGUudjIuTm90aWZpY2F0aW9uUHJlZmVyZW5jZXMSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIm0KJVVwZGF0ZU5vdGlmaWNhdGlvblByZWZlcmVuY2VzUmVzcG9uc2USRAoYbm90aWZpY2F0aW9uX3ByZWZlcmVuY2VzGAEgASgLMiIuaHVzdGxlLnYyLk5vdGlmaWNhdGlvblByZWZlcmVuY2VzIpoBChNXYXRjaGVkTm90aWZpY2F0aW9uEhcKD25vdGlmaWNhdGlvbl9pZBgBIAEoCRIMCgRraW5kGAIgASgJEg0KBXRpdGxlGAMgASgJEgwKBGJvZHkYBCABKAkSDwoHdGFza19pZBgFIAEoCRIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIqChlXYXRjaE5vdGlmaWNhdGlvbnNSZXF1ZXN0Eg0KBWFmdGVyGAEgASgJIoUCChpXYXRjaE5vdGlmaWNhdGlvbnNSZXNwb25zZRIOCgZjdXJzb3IYASABKAkSNAoEa2luZBgCIAEoDjImLmh1c3RsZS52Mi5XYXRjaE5vdGlmaWNhdGlvbnNFdmVudEtpbmQSNAoMbm90aWZpY2F0aW9uGAMgASgLMh4uaHVzdGxlLnYyLldhdGNoZWROb3RpZmljYXRpb24SEgoKcmVhZF9jb3VudBgEIAEoBRIQCghyZWFkX2lkcxgFIAMoCRIUCgx1bnJlYWRfY291bnQYBiABKAMSLwoLb2NjdXJyZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKrkHChBOb3RpZmljYXRpb25LaW5kEiEKHU5PVElGSUNBVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASIwofTk9USUZJQ0FUSU9OX0tJTkRfVEFTS19BQ0NFUFRFRBABEiQKIE5PVElGSUNBVElPTl9LSU5EX1RBU0tfQ0FOQ0VMTEVEEAISIgoeTk9USUZJQ0FUSU9OX0tJTkRfVEFTS19FWFBJUkVEEAMSJQohTk9USUZJQ0FUSU9OX0tJTkRfUFJPT0ZfU1VCTUlUVEVEEAQSJAogTk9USUZJQ0FUSU9OX0tJTkRfUFJPT0ZfQUNDRVBURUQQBRIkCiBOT1RJRklDQVRJT05fS0lORF9QUk9PRl9SRUpFQ1RFRBAGEiQKIE5PVElGSUNBVElPTl9LSU5EX0RJU1BVVEVfT1BFTkVEEAcSJgoiTk9USUZJQ0FUSU9OX0tJTkRfRElTUFVURV9SRVNPTFZFRBAIEiMKH05PVElGSUNBVElPTl9LSU5EX0VTQ1JPV19GVU5ERUQQCRIlCiFOT1RJRklDQVRJT05fS0lORF9FU0NST1dfUkVMRUFTRUQQChIlCiFOT1RJRklDQVRJT05fS0lORF9FU0NST1dfUkVGVU5ERUQQCxIfChtOT1RJRklDQVRJT05fS0lORF9YUF9FQVJORUQQDBIeChpOT1RJRklDQVRJT05fS0lORF9MRVZFTF9VUBANEigKJE5PVElGSUNBVElPTl9LSU5EX1RSVVNUX1RJRVJfQ0hBTkdFRBAOEisKJ05PVElGSUNBVElPTl9LSU5EX1ZFUklGSUNBVElPTl9BUFBST1ZFRBAPEisKJ05PVElGSUNBVElPTl9LSU5EX1ZFUklGSUNBVElPTl9SRUpFQ1RFRBAQEioKJk5PVElGSUNBVElPTl9LSU5EX1ZFUklGSUNBVElPTl9FWFBJUkVEEBESIQodTk9USUZJQ0FUSU9OX0tJTkRfTkVXX01FU1NBR0UQEhImCiJOT1RJRklDQVRJT05fS0lORF9SQVRJTkdfUkVRVUVTVEVEEBMSJgoiTk9USUZJQ0FUSU9OX0tJTkRfUkFUSU5HU19SRVZFQUxFRBAUEigKJE5PVElGSUNBVElPTl9LSU5EX1VSR0VOVF9UQVNLX05FQVJCWRAVEicKI05PVElGSUNBVElPTl9LSU5EX0FDQ09VTlRfU1VTUEVOREVEEBYSKAokTk9USUZJQ0FUSU9OX0tJTkRfQUNDT1VOVF9SRUlOU1RBVEVEEBcqmgEKE05vdGlmaWNhdGlvbkNoYW5uZWwSJAogTk9USUZJQ0FUSU9OX0NIQU5ORUxfVU5TUEVDSUZJRUQQABIfChtOT1RJRklDQVRJT05fQ0hBTk5FTF9JTl9BUFAQARIeChpOT1RJRklDQVRJT05fQ0hBTk5FTF9FTUFJTBACEhwKGE5PVElGSUNBVElPTl9DSEFOTkVMX1NNUxADKtABChtXYXRjaE5vdGlmaWNhdGlvbnNFdmVudEtpbmQSLgoqV0FUQ0hfTk9USUZJQ0FUSU9OU19FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASLAooV0FUQ0hfTk9USUZJQ0FUSU9OU19FVkVOVF9LSU5EX0hFQVJUQkVBVBABEioKJldBVENIX05PVElGSUNBVElPTlNfRVZFTlRfS0lORF9DUkVBVEVEEAISJwojV0FUQ0hfTk9USUZJQ0FUSU9OU19FVkVOVF9LSU5EX1JFQUQQAzKxCAoTTm90aWZpY2F0aW9uU2VydmljZRKPAQoRTGlzdE5vdGlmaWNhdGlvbnMSIy5odXN0bGUudjIuTGlzdE5vdGlmaWNhdGlvbnNSZXF1ZXN0GiQuaHVzdGxlLnYyLkxpc3ROb3RpZmljYXRpb25zUmVzcG9uc2UiL5ACAaC7GAKouxgCwrsYBUhYMzAxwrsYBUhYNDAxwrsYBUhYNTAxwrsYBUhYOTAyEn0KDkdldFVucmVhZENvdW50EiAuaHVzdGxlLnYyLkdldFVucmVhZENvdW50UmVxdWVzdBohLmh1c3RsZS52Mi5HZXRVbnJlYWRDb3VudFJlc3BvbnNlIiaQAgGguxgCqLsYAsK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMhJ0CghNYXJrUmVhZBIaLmh1c3RsZS52Mi5NYXJrUmVhZFJlcXVlc3QaGy5odXN0bGUudjIuTWFya1JlYWRSZXNwb25zZSIvkAICoLsYAqi7GAPCuxgFSFgzMDHCuxgFSFg0MDHCuxgFSFg1MDHCuxgFSFg5MDIShgEKC01hcmtBbGxSZWFkEh0uaHVzdGxlLnYyLk1hcmtBbGxSZWFkUmVxdWVzdBoeLmh1c3RsZS52Mi5NYXJrQWxsUmVhZFJlc3BvbnNlIjiQAgKguxgCqLsYA8K7GAVIWDMwMcK7GAVIWDMwMsK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMhKhAQoaR2V0Tm90aWZpY2F0aW9uUHJlZmVyZW5jZXMSLC5odXN0bGUudjIuR2V0Tm90aWZpY2F0aW9uUHJlZmVyZW5jZXNSZXF1ZXN0Gi0uaHVzdGxlLnYyLkdldE5vdGlmaWNhdGlvblByZWZlcmVuY2VzUmVzcG9uc2UiJpACAaC7GAKouxgCwrsYBUhYNDAxwrsYBUhYNTAxwrsYBUhYOTAyErMBCh1VcGRhdGVOb3RpZmljYXRpb25QcmVmZXJlbmNlcxIvLmh1c3RsZS52Mi5VcGRhdGVOb3RpZmljYXRpb25QcmVmZXJlbmNlc1JlcXVlc3QaMC5odXN0bGUudjIuVXBkYXRlTm90aWZpY2F0aW9uUHJlZmVyZW5jZXNSZXNwb25zZSIvkAICoLsYAqi7GAPCuxgFSFgzMDHCuxgFSFg0MDHCuxgFSFg1MDHCuxgFSFg5MDISrwEKEldhdGNoTm90aWZpY2F0aW9ucxIkLmh1c3RsZS52Mi5XYXRjaE5vdGlmaWNhdGlvbnNSZXF1ZXN0GiUuaHVzdGxlLnYyLldhdGNoTm90aWZpY2F0aW9uc1Jlc3BvbnNlIkqQAgGguxgCqLsYAsK7GAVIWDMwMcK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDYwMcK7GAVIWDYwMsK7GAVIWDYwM8K7GAVIWDkwMjABYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_hustle_v2_common, file_hustle_v2_options]);
 
 /**
  * One in-app notification.
@@ -513,6 +513,146 @@ export const UpdateNotificationPreferencesResponseSchema: GenMessage<UpdateNotif
   messageDesc(file_hustle_v2_notification, 16);
 
 /**
+ * A notification as the stream shows it.
+ *
+ * @generated from message hustle.v2.WatchedNotification
+ */
+export type WatchedNotification = Message<"hustle.v2.WatchedNotification"> & {
+  /**
+   * Its id.
+   *
+   * @generated from field: string notification_id = 1;
+   */
+  notificationId: string;
+
+  /**
+   * Its kind, e.g. "TASK_ACCEPTED" (DOMAIN.md's list; more may come).
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+
+  /**
+   * One line.
+   *
+   * @generated from field: string title = 3;
+   */
+  title: string;
+
+  /**
+   * More, possibly empty.
+   *
+   * @generated from field: string body = 4;
+   */
+  body: string;
+
+  /**
+   * The task it is about; empty for none.
+   *
+   * @generated from field: string task_id = 5;
+   */
+  taskId: string;
+
+  /**
+   * When it was written.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 6;
+   */
+  createdAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message hustle.v2.WatchedNotification.
+ * Use `create(WatchedNotificationSchema)` to create a new message.
+ */
+export const WatchedNotificationSchema: GenMessage<WatchedNotification> = /*@__PURE__*/
+  messageDesc(file_hustle_v2_notification, 17);
+
+/**
+ * WatchNotifications input.
+ *
+ * @generated from message hustle.v2.WatchNotificationsRequest
+ */
+export type WatchNotificationsRequest = Message<"hustle.v2.WatchNotificationsRequest"> & {
+  /**
+   * The `cursor` of the last message received, to resume after it; empty to start from now.
+   *
+   * @generated from field: string after = 1;
+   */
+  after: string;
+};
+
+/**
+ * Describes the message hustle.v2.WatchNotificationsRequest.
+ * Use `create(WatchNotificationsRequestSchema)` to create a new message.
+ */
+export const WatchNotificationsRequestSchema: GenMessage<WatchNotificationsRequest> = /*@__PURE__*/
+  messageDesc(file_hustle_v2_notification, 18);
+
+/**
+ * One message of a WatchNotifications stream: an event, or a heartbeat.
+ *
+ * @generated from message hustle.v2.WatchNotificationsResponse
+ */
+export type WatchNotificationsResponse = Message<"hustle.v2.WatchNotificationsResponse"> & {
+  /**
+   * Where the stream is: send it back as `after` to resume after this message.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * What happened.
+   *
+   * @generated from field: hustle.v2.WatchNotificationsEventKind kind = 2;
+   */
+  kind: WatchNotificationsEventKind;
+
+  /**
+   * The new notification (CREATED).
+   *
+   * @generated from field: hustle.v2.WatchedNotification notification = 3;
+   */
+  notification?: WatchedNotification | undefined;
+
+  /**
+   * How many notifications were marked read (READ).
+   *
+   * @generated from field: int32 read_count = 4;
+   */
+  readCount: number;
+
+  /**
+   * Which (READ, when 100 or fewer).
+   *
+   * @generated from field: repeated string read_ids = 5;
+   */
+  readIds: string[];
+
+  /**
+   * The caller's unread notifications when this message was sent.
+   *
+   * @generated from field: int64 unread_count = 6;
+   */
+  unreadCount: bigint;
+
+  /**
+   * When it happened (the transaction's time); unset on heartbeats.
+   *
+   * @generated from field: google.protobuf.Timestamp occurred_at = 7;
+   */
+  occurredAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message hustle.v2.WatchNotificationsResponse.
+ * Use `create(WatchNotificationsResponseSchema)` to create a new message.
+ */
+export const WatchNotificationsResponseSchema: GenMessage<WatchNotificationsResponse> = /*@__PURE__*/
+  messageDesc(file_hustle_v2_notification, 19);
+
+/**
  * What a notification is about.
  *
  * @generated from enum hustle.v2.NotificationKind
@@ -735,6 +875,47 @@ export const NotificationChannelSchema: GenEnum<NotificationChannel> = /*@__PURE
   enumDesc(file_hustle_v2_notification, 1);
 
 /**
+ * What happened to the caller's notifications.
+ *
+ * @generated from enum hustle.v2.WatchNotificationsEventKind
+ */
+export enum WatchNotificationsEventKind {
+  /**
+   * Not set (treat an unknown value so too).
+   *
+   * @generated from enum value: WATCH_NOTIFICATIONS_EVENT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Nothing new: the stream is up to date through `cursor`.
+   *
+   * @generated from enum value: WATCH_NOTIFICATIONS_EVENT_KIND_HEARTBEAT = 1;
+   */
+  HEARTBEAT = 1,
+
+  /**
+   * A new notification (`notification`).
+   *
+   * @generated from enum value: WATCH_NOTIFICATIONS_EVENT_KIND_CREATED = 2;
+   */
+  CREATED = 2,
+
+  /**
+   * Some notifications were marked read (`read_count` of them; `read_ids` when 100 or fewer).
+   *
+   * @generated from enum value: WATCH_NOTIFICATIONS_EVENT_KIND_READ = 3;
+   */
+  READ = 3,
+}
+
+/**
+ * Describes the enum hustle.v2.WatchNotificationsEventKind.
+ */
+export const WatchNotificationsEventKindSchema: GenEnum<WatchNotificationsEventKind> = /*@__PURE__*/
+  enumDesc(file_hustle_v2_notification, 2);
+
+/**
  * The caller's in-app notifications and how they want to be told. In-app notifications are
  * written at once, in the transaction of what caused them; email and SMS follow the caller's
  * preferences and wait in the outbox until their quiet hours end. Messages about the account
@@ -810,6 +991,19 @@ export const NotificationService: GenService<{
     methodKind: "unary";
     input: typeof UpdateNotificationPreferencesRequestSchema;
     output: typeof UpdateNotificationPreferencesResponseSchema;
+  },
+  /**
+   * Follow the caller's notifications: each new one the moment it is written (CREATED), and
+   * each time some are marked read (READ), both with the caller's unread count. Cursors,
+   * resuming with `after`, heartbeats (which carry the unread count too), the end statuses
+   * (HX601, HX603, HX902) and the cap (HX602) as in TaskService.WatchTask.
+   *
+   * @generated from rpc hustle.v2.NotificationService.WatchNotifications
+   */
+  watchNotifications: {
+    methodKind: "server_streaming";
+    input: typeof WatchNotificationsRequestSchema;
+    output: typeof WatchNotificationsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hustle_v2_notification, 0);

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hustle/v2/task.proto.
  */
 export const file_hustle_v2_task: GenFile = /*@__PURE__*/
-  fileDesc("ChRodXN0bGUvdjIvdGFzay5wcm90bxIJaHVzdGxlLnYyIpwBChBUYXNrUmVxdWlyZW1lbnRzEhYKDnJlcXVpcmVkX3RyYWRlGAEgASgJEjEKE3JlcXVpcmVkX3RydXN0X3RpZXIYAiABKA4yFC5odXN0bGUudjIuVHJ1c3RUaWVyEhoKEmluc3VyYW5jZV9yZXF1aXJlZBgDIAEoCBIhChliYWNrZ3JvdW5kX2NoZWNrX3JlcXVpcmVkGAQgASgIIq8FCgRUYXNrEg8KB3Rhc2tfaWQYASABKAkSEQoJcG9zdGVyX2lkGAIgASgJEhEKCXdvcmtlcl9pZBgDIAEoCRINCgV0aXRsZRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRIQCghjYXRlZ29yeRgGIAEoCRIfCgVwcmljZRgHIAEoCzIQLmh1c3RsZS52Mi5Nb25leRIPCgdhZGRyZXNzGAggASgJEhYKDmxvY2F0aW9uX3N0YXRlGAkgASgJEiMKCGxvY2F0aW9uGAogASgLMhEuaHVzdGxlLnYyLkxhdExuZxIOCgZ1cmdlbnQYCyABKAgSLAoIZGVhZGxpbmUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDHJlcXVpcmVtZW50cxgNIAEoCzIbLmh1c3RsZS52Mi5UYXNrUmVxdWlyZW1lbnRzEiMKBXN0YXRlGA4gASgOMhQuaHVzdGxlLnYyLlRhc2tTdGF0ZRIsCgxlc2Nyb3dfc3RhdGUYDyABKA4yFi5odXN0bGUudjIuRXNjcm93U3RhdGUSLgoKY3JlYXRlZF9hdBgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJZnVuZGVkX2F0GBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgthY2NlcHRlZF9hdBgSIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoScHJvb2Zfc3VibWl0dGVkX2F0GBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgljbG9zZWRfYXQYFCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGVsaWdpYmxlGBUgASgIIrEBCgVQcm9vZhIQCghwcm9vZl9pZBgBIAEoCRIMCgRub3RlGAIgASgJEhgKEHBob3RvX3VwbG9hZF9pZHMYAyADKAkSJAoFc3RhdGUYBCABKA4yFS5odXN0bGUudjIuUHJvb2ZTdGF0ZRIYChByZWplY3Rpb25fcmVhc29uGAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkYKEUNyZWF0ZVRhc2tSZXF1ZXN0Eh0KBHRhc2sYASABKAsyDy5odXN0bGUudjIuVGFzaxISCgpyZXF1ZXN0X2lkGAIgASgJIjMKEkNyZWF0ZVRhc2tSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8uaHVzdGxlLnYyLlRhc2siYwoRVXBkYXRlVGFza1JlcXVlc3QSHQoEdGFzaxgBIAEoCzIPLmh1c3RsZS52Mi5UYXNrEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayIzChJVcGRhdGVUYXNrUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLmh1c3RsZS52Mi5UYXNrIlEKD0Z1bmRUYXNrUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEhkKEXBheW1lbnRfcmVmZXJlbmNlGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkiMQoQRnVuZFRhc2tSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8uaHVzdGxlLnYyLlRhc2siSAoRQ2FuY2VsVGFza1JlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSEgoKcmVxdWVzdF9pZBgDIAEoCSIzChJDYW5jZWxUYXNrUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLmh1c3RsZS52Mi5UYXNrIjoKE0FwcHJvdmVQcm9vZlJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJIkkKFEFwcHJvdmVQcm9vZlJlc3BvbnNlEh0KBHRhc2sYASABKAsyDy5odXN0bGUudjIuVGFzaxISCgp4cF9hd2FyZGVkGAIgASgFIkkKElJlamVjdFByb29mUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIjQKE1JlamVjdFByb29mUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLmh1c3RsZS52Mi5UYXNrImcKGExpc3RNeVBvc3RlZFRhc2tzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIkCgZzdGF0ZXMYAyADKA4yFC5odXN0bGUudjIuVGFza1N0YXRlIlQKGUxpc3RNeVBvc3RlZFRhc2tzUmVzcG9uc2USHgoFdGFza3MYASADKAsyDy5odXN0bGUudjIuVGFzaxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIQoOR2V0VGFza1JlcXVlc3QSDwoHdGFza19pZBgBIAEoCSIwCg9HZXRUYXNrUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLmh1c3RsZS52Mi5UYXNrIjgKEUFjY2VwdFRhc2tSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCSIzChJBY2NlcHRUYXNrUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLmh1c3RsZS52Mi5UYXNrImEKElN1Ym1pdFByb29mUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEhgKEHBob3RvX3VwbG9hZF9pZHMYAiADKAkSDAoEbm90ZRgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIlUKE1N1Ym1pdFByb29mUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLmh1c3RsZS52Mi5UYXNrEh8KBXByb29mGAIgASgLMhAuaHVzdGxlLnYyLlByb29mImkKGkxpc3RNeUFjY2VwdGVkVGFza3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEiQKBnN0YXRlcxgDIAMoDjIULmh1c3RsZS52Mi5UYXNrU3RhdGUiVgobTGlzdE15QWNjZXB0ZWRUYXNrc1Jlc3BvbnNlEh4KBXRhc2tzGAEgAygLMg8uaHVzdGxlLnYyLlRhc2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIk8KFUxpc3RUYXNrUHJvb2ZzUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlMKFkxpc3RUYXNrUHJvb2ZzUmVzcG9uc2USIAoGcHJvb2ZzGAEgAygLMhAuaHVzdGxlLnYyLlByb29mEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSraAQoJVGFza1N0YXRlEhoKFlRBU0tfU1RBVEVfVU5TUEVDSUZJRUQQABITCg9UQVNLX1NUQVRFX09QRU4QARIXChNUQVNLX1NUQVRFX0FDQ0VQVEVEEAISHgoaVEFTS19TVEFURV9QUk9PRl9TVUJNSVRURUQQAxIXChNUQVNLX1NUQVRFX0RJU1BVVEVEEAQSGAoUVEFTS19TVEFURV9DT01QTEVURUQQBRIYChRUQVNLX1NUQVRFX0NBTkNFTExFRBAGEhYKElRBU0tfU1RBVEVfRVhQSVJFRBAHKtYBCgtFc2Nyb3dTdGF0ZRIcChhFU0NST1dfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRFU0NST1dfU1RBVEVfUEVORElORxABEhcKE0VTQ1JPV19TVEFURV9GVU5ERUQQAhIfChtFU0NST1dfU1RBVEVfTE9DS0VEX0RJU1BVVEUQAxIZChVFU0NST1dfU1RBVEVfUkVMRUFTRUQQBBIZChVFU0NST1dfU1RBVEVfUkVGVU5ERUQQBRIfChtFU0NST1dfU1RBVEVfUkVGVU5EX1BBUlRJQUwQBip4CgpQcm9vZlN0YXRlEhsKF1BST09GX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVUFJPT0ZfU1RBVEVfU1VCTUlUVEVEEAESGAoUUFJPT0ZfU1RBVEVfQUNDRVBURUQQAhIYChRQUk9PRl9TVEFURV9SRUpFQ1RFRBADMs0OCgtUYXNrU2VydmljZRKEAQoKQ3JlYXRlVGFzaxIcLmh1c3RsZS52Mi5DcmVhdGVUYXNrUmVxdWVzdBodLmh1c3RsZS52Mi5DcmVhdGVUYXNrUmVzcG9uc2UiOaC7GAKouxgDuLsYAcK7GAVIWDMwMcK7GAVIWDQwMcK7GAVIWDQwNcK7GAVIWDUwMcK7GAVIWDkwMhKVAQoKVXBkYXRlVGFzaxIcLmh1c3RsZS52Mi5VcGRhdGVUYXNrUmVxdWVzdBodLmh1c3RsZS52Mi5VcGRhdGVUYXNrUmVzcG9uc2UiSpACAqC7GAKouxgDwrsYBUhYMDAzwrsYBUhYMjAywrsYBUhYMzAxwrsYBUhYMzAywrsYBUhYNDAxwrsYBUhYNTAxwrsYBUhYOTAyEpQBCghGdW5kVGFzaxIaLmh1c3RsZS52Mi5GdW5kVGFza1JlcXVlc3QaGy5odXN0bGUudjIuRnVuZFRhc2tSZXNwb25zZSJPoLsYAqi7GAOwuxgBuLsYAcK7GAVIWDAwM8K7GAVIWDIwMsK7GAVIWDMwMcK7GAVIWDMwMsK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMhKfAQoKQ2FuY2VsVGFzaxIcLmh1c3RsZS52Mi5DYW5jZWxUYXNrUmVxdWVzdBodLmh1c3RsZS52Mi5DYW5jZWxUYXNrUmVzcG9uc2UiVKC7GAKouxgDuLsYAcK7GAVIWDAwMcK7GAVIWDAwM8K7GAVIWDIwMsK7GAVIWDMwMcK7GAVIWDMwMsK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMhKcAQoMQXBwcm92ZVByb29mEh4uaHVzdGxlLnYyLkFwcHJvdmVQcm9vZlJlcXVlc3QaHy5odXN0bGUudjIuQXBwcm92ZVByb29mUmVzcG9uc2UiS6C7GAKouxgDuLsYAcK7GAVIWDAwM8K7GAVIWDIwMsK7GAVIWDMwMcK7GAVIWDMwMsK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMhKZAQoLUmVqZWN0UHJvb2YSHS5odXN0bGUudjIuUmVqZWN0UHJvb2ZSZXF1ZXN0Gh4uaHVzdGxlLnYyLlJlamVjdFByb29mUmVzcG9uc2UiS6C7GAKouxgDuLsYAcK7GAVIWDAwM8K7GAVIWDIwMsK7GAVIWDMwMcK7GAVIWDMwMsK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMhKPAQoRTGlzdE15UG9zdGVkVGFza3MSIy5odXN0bGUudjIuTGlzdE15UG9zdGVkVGFza3NSZXF1ZXN0GiQuaHVzdGxlLnYyLkxpc3RNeVBvc3RlZFRhc2tzUmVzcG9uc2UiL5ACAaC7GAKouxgCwrsYBUhYMzAxwrsYBUhYNDAxwrsYBUhYNTAxwrsYBUhYOTAyEoMBCgdHZXRUYXNrEhkuaHVzdGxlLnYyLkdldFRhc2tSZXF1ZXN0GhouaHVzdGxlLnYyLkdldFRhc2tSZXNwb25zZSJBkAIBoLsYAqi7GALCuxgFSFgyMDLCuxgFSFgzMDHCuxgFSFgzMDLCuxgFSFg0MDHCuxgFSFg1MDHCuxgFSFg5MDISsQEKCkFjY2VwdFRhc2sSHC5odXN0bGUudjIuQWNjZXB0VGFza1JlcXVlc3QaHS5odXN0bGUudjIuQWNjZXB0VGFza1Jlc3BvbnNlImaguxgCqLsYA7i7GAHCuxgFSFgwMDjCuxgFSFgyMDHCuxgFSFgyMDPCuxgFSFgyMDTCuxgFSFgzMDHCuxgFSFgzMDLCuxgFSFg0MDHCuxgFSFg0MDXCuxgFSFg1MDHCuxgFSFg5MDISqwEKC1N1Ym1pdFByb29mEh0uaHVzdGxlLnYyLlN1Ym1pdFByb29mUmVxdWVzdBoeLmh1c3RsZS52Mi5TdWJtaXRQcm9vZlJlc3BvbnNlIl2guxgCqLsYA7i7GAHCuxgFSFgwMDPCuxgFSFgyMDLCuxgFSFgzMDHCuxgFSFgzMDLCuxgFSFgzMDPCuxgFSFgzMDTCuxgFSFg0MDHCuxgFSFg1MDHCuxgFSFg5MDISlQEKE0xpc3RNeUFjY2VwdGVkVGFza3MSJS5odXN0bGUudjIuTGlzdE15QWNjZXB0ZWRUYXNrc1JlcXVlc3QaJi5odXN0bGUudjIuTGlzdE15QWNjZXB0ZWRUYXNrc1Jlc3BvbnNlIi+QAgGguxgCqLsYAsK7GAVIWDMwMcK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMhKYAQoOTGlzdFRhc2tQcm9vZnMSIC5odXN0bGUudjIuTGlzdFRhc2tQcm9vZnNSZXF1ZXN0GiEuaHVzdGxlLnYyLkxpc3RUYXNrUHJvb2ZzUmVzcG9uc2UiQZACAaC7GAKouxgCwrsYBUhYMjAywrsYBUhYMzAxwrsYBUhYMzAywrsYBUhYNDAxwrsYBUhYNTAxwrsYBUhYOTAyYgZwcm90bzM", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_hustle_v2_common, file_hustle_v2_options, file_hustle_v2_user]);
+  fileDesc("ChRodXN0bGUvdjIvdGFzay5wcm90bxIJaHVzdGxlLnYyIpwBChBUYXNrUmVxdWlyZW1lbnRzEhYKDnJlcXVpcmVkX3RyYWRlGAEgASgJEjEKE3JlcXVpcmVkX3RydXN0X3RpZXIYAiABKA4yFC5odXN0bGUudjIuVHJ1c3RUaWVyEhoKEmluc3VyYW5jZV9yZXF1aXJlZBgDIAEoCBIhChliYWNrZ3JvdW5kX2NoZWNrX3JlcXVpcmVkGAQgASgIIq8FCgRUYXNrEg8KB3Rhc2tfaWQYASABKAkSEQoJcG9zdGVyX2lkGAIgASgJEhEKCXdvcmtlcl9pZBgDIAEoCRINCgV0aXRsZRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRIQCghjYXRlZ29yeRgGIAEoCRIfCgVwcmljZRgHIAEoCzIQLmh1c3RsZS52Mi5Nb25leRIPCgdhZGRyZXNzGAggASgJEhYKDmxvY2F0aW9uX3N0YXRlGAkgASgJEiMKCGxvY2F0aW9uGAogASgLMhEuaHVzdGxlLnYyLkxhdExuZxIOCgZ1cmdlbnQYCyABKAgSLAoIZGVhZGxpbmUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDHJlcXVpcmVtZW50cxgNIAEoCzIbLmh1c3RsZS52Mi5UYXNrUmVxdWlyZW1lbnRzEiMKBXN0YXRlGA4gASgOMhQuaHVzdGxlLnYyLlRhc2tTdGF0ZRIsCgxlc2Nyb3dfc3RhdGUYDyABKA4yFi5odXN0bGUudjIuRXNjcm93U3RhdGUSLgoKY3JlYXRlZF9hdBgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJZnVuZGVkX2F0GBEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgthY2NlcHRlZF9hdBgSIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoScHJvb2Zfc3VibWl0dGVkX2F0GBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgljbG9zZWRfYXQYFCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGVsaWdpYmxlGBUgASgIIrEBCgVQcm9vZhIQCghwcm9vZl9pZBgBIAEoCRIMCgRub3RlGAIgASgJEhgKEHBob3RvX3VwbG9hZF9pZHMYAyADKAkSJAoFc3RhdGUYBCABKA4yFS5odXN0bGUudjIuUHJvb2ZTdGF0ZRIYChByZWplY3Rpb25fcmVhc29uGAUgASgJEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkYKEUNyZWF0ZVRhc2tSZXF1ZXN0Eh0KBHRhc2sYASABKAsyDy5odXN0bGUudjIuVGFzaxISCgpyZXF1ZXN0X2lkGAIgASgJIjMKEkNyZWF0ZVRhc2tSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8uaHVzdGxlLnYyLlRhc2siYwoRVXBkYXRlVGFza1JlcXVlc3QSHQoEdGFzaxgBIAEoCzIPLmh1c3RsZS52Mi5UYXNrEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayIzChJVcGRhdGVUYXNrUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLmh1c3RsZS52Mi5UYXNrIlEKD0Z1bmRUYXNrUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEhkKEXBheW1lbnRfcmVmZXJlbmNlGAIgASgJEhIKCnJlcXVlc3RfaWQYAyABKAkiMQoQRnVuZFRhc2tSZXNwb25zZRIdCgR0YXNrGAEgASgLMg8uaHVzdGxlLnYyLlRhc2siSAoRQ2FuY2VsVGFza1JlcXVlc3QSDwoHdGFza19pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSEgoKcmVxdWVzdF9pZBgDIAEoCSIzChJDYW5jZWxUYXNrUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLmh1c3RsZS52Mi5UYXNrIjoKE0FwcHJvdmVQcm9vZlJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRISCgpyZXF1ZXN0X2lkGAIgASgJIkkKFEFwcHJvdmVQcm9vZlJlc3BvbnNlEh0KBHRhc2sYASABKAsyDy5odXN0bGUudjIuVGFzaxISCgp4cF9hd2FyZGVkGAIgASgFIkkKElJlamVjdFByb29mUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCRISCgpyZXF1ZXN0X2lkGAMgASgJIjQKE1JlamVjdFByb29mUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLmh1c3RsZS52Mi5UYXNrImcKGExpc3RNeVBvc3RlZFRhc2tzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIkCgZzdGF0ZXMYAyADKA4yFC5odXN0bGUudjIuVGFza1N0YXRlIlQKGUxpc3RNeVBvc3RlZFRhc2tzUmVzcG9uc2USHgoFdGFza3MYASADKAsyDy5odXN0bGUudjIuVGFzaxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiIQoOR2V0VGFza1JlcXVlc3QSDwoHdGFza19pZBgBIAEoCSIwCg9HZXRUYXNrUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLmh1c3RsZS52Mi5UYXNrIjgKEUFjY2VwdFRhc2tSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSEgoKcmVxdWVzdF9pZBgCIAEoCSIzChJBY2NlcHRUYXNrUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLmh1c3RsZS52Mi5UYXNrImEKElN1Ym1pdFByb29mUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEhgKEHBob3RvX3VwbG9hZF9pZHMYAiADKAkSDAoEbm90ZRgDIAEoCRISCgpyZXF1ZXN0X2lkGAQgASgJIlUKE1N1Ym1pdFByb29mUmVzcG9uc2USHQoEdGFzaxgBIAEoCzIPLmh1c3RsZS52Mi5UYXNrEh8KBXByb29mGAIgASgLMhAuaHVzdGxlLnYyLlByb29mImkKGkxpc3RNeUFjY2VwdGVkVGFza3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEiQKBnN0YXRlcxgDIAMoDjIULmh1c3RsZS52Mi5UYXNrU3RhdGUiVgobTGlzdE15QWNjZXB0ZWRUYXNrc1Jlc3BvbnNlEh4KBXRhc2tzGAEgAygLMg8uaHVzdGxlLnYyLlRhc2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIk8KFUxpc3RUYXNrUHJvb2ZzUmVxdWVzdBIPCgd0YXNrX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlMKFkxpc3RUYXNrUHJvb2ZzUmVzcG9uc2USIAoGcHJvb2ZzGAEgAygLMhAuaHVzdGxlLnYyLlByb29mEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIyChBXYXRjaFRhc2tSZXF1ZXN0Eg8KB3Rhc2tfaWQYASABKAkSDQoFYWZ0ZXIYAiABKAki1wIKEVdhdGNoVGFza1Jlc3BvbnNlEg4KBmN1cnNvchgBIAEoCRImCgRraW5kGAIgASgOMhguaHVzdGxlLnYyLlRhc2tFdmVudEtpbmQSDwoHdGFza19pZBgDIAEoCRIvCgtvY2N1cnJlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIwoFc3RhdGUYBSABKA4yFC5odXN0bGUudjIuVGFza1N0YXRlEiwKDnByZXZpb3VzX3N0YXRlGAYgASgOMhQuaHVzdGxlLnYyLlRhc2tTdGF0ZRIPCgd2ZXJzaW9uGAcgASgDEhAKCHByb29mX2lkGAggASgJEioKC3Byb29mX3N0YXRlGAkgASgOMhUuaHVzdGxlLnYyLlByb29mU3RhdGUSEgoKZGlzcHV0ZV9pZBgKIAEoCRISCgptZXNzYWdlX2lkGAsgASgJKtoBCglUYXNrU3RhdGUSGgoWVEFTS19TVEFURV9VTlNQRUNJRklFRBAAEhMKD1RBU0tfU1RBVEVfT1BFThABEhcKE1RBU0tfU1RBVEVfQUNDRVBURUQQAhIeChpUQVNLX1NUQVRFX1BST09GX1NVQk1JVFRFRBADEhcKE1RBU0tfU1RBVEVfRElTUFVURUQQBBIYChRUQVNLX1NUQVRFX0NPTVBMRVRFRBAFEhgKFFRBU0tfU1RBVEVfQ0FOQ0VMTEVEEAYSFgoSVEFTS19TVEFURV9FWFBJUkVEEAcq1gEKC0VzY3Jvd1N0YXRlEhwKGEVTQ1JPV19TVEFURV9VTlNQRUNJRklFRBAAEhgKFEVTQ1JPV19TVEFURV9QRU5ESU5HEAESFwoTRVNDUk9XX1NUQVRFX0ZVTkRFRBACEh8KG0VTQ1JPV19TVEFURV9MT0NLRURfRElTUFVURRADEhkKFUVTQ1JPV19TVEFURV9SRUxFQVNFRBAEEhkKFUVTQ1JPV19TVEFURV9SRUZVTkRFRBAFEh8KG0VTQ1JPV19TVEFURV9SRUZVTkRfUEFSVElBTBAGKngKClByb29mU3RhdGUSGwoXUFJPT0ZfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVQUk9PRl9TVEFURV9TVUJNSVRURUQQARIYChRQUk9PRl9TVEFURV9BQ0NFUFRFRBACEhgKFFBST09GX1NUQVRFX1JFSkVDVEVEEAMqwwIKDVRhc2tFdmVudEtpbmQSHwobVEFTS19FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASHQoZVEFTS19FVkVOVF9LSU5EX0hFQVJUQkVBVBABEiEKHVRBU0tfRVZFTlRfS0lORF9TVEFURV9DSEFOR0VEEAISGgoWVEFTS19FVkVOVF9LSU5EX0ZVTkRFRBADEiMKH1RBU0tfRVZFTlRfS0lORF9QUk9PRl9TVUJNSVRURUQQBBIiCh5UQVNLX0VWRU5UX0tJTkRfUFJPT0ZfUkVWSUVXRUQQBRIiCh5UQVNLX0VWRU5UX0tJTkRfRElTUFVURV9PUEVORUQQBhIkCiBUQVNLX0VWRU5UX0tJTkRfRElTUFVURV9SRVNPTFZFRBAHEiAKHFRBU0tfRVZFTlRfS0lORF9NRVNTQUdFX1NFTlQQCDL2DwoLVGFza1NlcnZpY2UShAEKCkNyZWF0ZVRhc2sSHC5odXN0bGUudjIuQ3JlYXRlVGFza1JlcXVlc3QaHS5odXN0bGUudjIuQ3JlYXRlVGFza1Jlc3BvbnNlIjmguxgCqLsYA7i7GAHCuxgFSFgzMDHCuxgFSFg0MDHCuxgFSFg0MDXCuxgFSFg1MDHCuxgFSFg5MDISlQEKClVwZGF0ZVRhc2sSHC5odXN0bGUudjIuVXBkYXRlVGFza1JlcXVlc3QaHS5odXN0bGUudjIuVXBkYXRlVGFza1Jlc3BvbnNlIkqQAgKguxgCqLsYA8K7GAVIWDAwM8K7GAVIWDIwMsK7GAVIWDMwMcK7GAVIWDMwMsK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMhKUAQoIRnVuZFRhc2sSGi5odXN0bGUudjIuRnVuZFRhc2tSZXF1ZXN0GhsuaHVzdGxlLnYyLkZ1bmRUYXNrUmVzcG9uc2UiT6C7GAKouxgDsLsYAbi7GAHCuxgFSFgwMDPCuxgFSFgyMDLCuxgFSFgzMDHCuxgFSFgzMDLCuxgFSFg0MDHCuxgFSFg1MDHCuxgFSFg5MDISnwEKCkNhbmNlbFRhc2sSHC5odXN0bGUudjIuQ2FuY2VsVGFza1JlcXVlc3QaHS5odXN0bGUudjIuQ2FuY2VsVGFza1Jlc3BvbnNlIlSguxgCqLsYA7i7GAHCuxgFSFgwMDHCuxgFSFgwMDPCuxgFSFgyMDLCuxgFSFgzMDHCuxgFSFgzMDLCuxgFSFg0MDHCuxgFSFg1MDHCuxgFSFg5MDISnAEKDEFwcHJvdmVQcm9vZhIeLmh1c3RsZS52Mi5BcHByb3ZlUHJvb2ZSZXF1ZXN0Gh8uaHVzdGxlLnYyLkFwcHJvdmVQcm9vZlJlc3BvbnNlIkuguxgCqLsYA7i7GAHCuxgFSFgwMDPCuxgFSFgyMDLCuxgFSFgzMDHCuxgFSFgzMDLCuxgFSFg0MDHCuxgFSFg1MDHCuxgFSFg5MDISmQEKC1JlamVjdFByb29mEh0uaHVzdGxlLnYyLlJlamVjdFByb29mUmVxdWVzdBoeLmh1c3RsZS52Mi5SZWplY3RQcm9vZlJlc3BvbnNlIkuguxgCqLsYA7i7GAHCuxgFSFgwMDPCuxgFSFgyMDLCuxgFSFgzMDHCuxgFSFgzMDLCuxgFSFg0MDHCuxgFSFg1MDHCuxgFSFg5MDISjwEKEUxpc3RNeVBvc3RlZFRhc2tzEiMuaHVzdGxlLnYyLkxpc3RNeVBvc3RlZFRhc2tzUmVxdWVzdBokLmh1c3RsZS52Mi5MaXN0TXlQb3N0ZWRUYXNrc1Jlc3BvbnNlIi+QAgGguxgCqLsYAsK7GAVIWDMwMcK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMhKDAQoHR2V0VGFzaxIZLmh1c3RsZS52Mi5HZXRUYXNrUmVxdWVzdBoaLmh1c3RsZS52Mi5HZXRUYXNrUmVzcG9uc2UiQZACAaC7GAKouxgCwrsYBUhYMjAywrsYBUhYMzAxwrsYBUhYMzAywrsYBUhYNDAxwrsYBUhYNTAxwrsYBUhYOTAyErEBCgpBY2NlcHRUYXNrEhwuaHVzdGxlLnYyLkFjY2VwdFRhc2tSZXF1ZXN0Gh0uaHVzdGxlLnYyLkFjY2VwdFRhc2tSZXNwb25zZSJmoLsYAqi7GAO4uxgBwrsYBUhYMDA4wrsYBUhYMjAxwrsYBUhYMjAzwrsYBUhYMjA0wrsYBUhYMzAxwrsYBUhYMzAywrsYBUhYNDAxwrsYBUhYNDA1wrsYBUhYNTAxwrsYBUhYOTAyEqsBCgtTdWJtaXRQcm9vZhIdLmh1c3RsZS52Mi5TdWJtaXRQcm9vZlJlcXVlc3QaHi5odXN0bGUudjIuU3VibWl0UHJvb2ZSZXNwb25zZSJdoLsYAqi7GAO4uxgBwrsYBUhYMDAzwrsYBUhYMjAywrsYBUhYMzAxwrsYBUhYMzAywrsYBUhYMzAzwrsYBUhYMzA0wrsYBUhYNDAxwrsYBUhYNTAxwrsYBUhYOTAyEpUBChNMaXN0TXlBY2NlcHRlZFRhc2tzEiUuaHVzdGxlLnYyLkxpc3RNeUFjY2VwdGVkVGFza3NSZXF1ZXN0GiYuaHVzdGxlLnYyLkxpc3RNeUFjY2VwdGVkVGFza3NSZXNwb25zZSIvkAIBoLsYAqi7GALCuxgFSFgzMDHCuxgFSFg0MDHCuxgFSFg1MDHCuxgFSFg5MDISmAEKDkxpc3RUYXNrUHJvb2ZzEiAuaHVzdGxlLnYyLkxpc3RUYXNrUHJvb2ZzUmVxdWVzdBohLmh1c3RsZS52Mi5MaXN0VGFza1Byb29mc1Jlc3BvbnNlIkGQAgGguxgCqLsYAsK7GAVIWDIwMsK7GAVIWDMwMcK7GAVIWDMwMsK7GAVIWDQwMcK7GAVIWDUwMcK7GAVIWDkwMhKmAQoJV2F0Y2hUYXNrEhsuaHVzdGxlLnYyLldhdGNoVGFza1JlcXVlc3QaHC5odXN0bGUudjIuV2F0Y2hUYXNrUmVzcG9uc2UiXJACAaC7GAKouxgCwrsYBUhYMjAywrsYBUhYMzAxwrsYBUhYMzAywrsYBUhYNDAxwrsYBUhYNTAxwrsYBUhYNjAxwrsYBUhYNjAywrsYBUhYNjAzwrsYBUhYOTAyMAFiBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_hustle_v2_common, file_hustle_v2_options, file_hustle_v2_user]);
 
 /**
  * What a worker must have to take a task. Fixed once the task is posted.
@@ -959,6 +959,125 @@ export const ListTaskProofsResponseSchema: GenMessage<ListTaskProofsResponse> = 
   messageDesc(file_hustle_v2_task, 26);
 
 /**
+ * WatchTask input.
+ *
+ * @generated from message hustle.v2.WatchTaskRequest
+ */
+export type WatchTaskRequest = Message<"hustle.v2.WatchTaskRequest"> & {
+  /**
+   * The task to watch (required).
+   *
+   * @generated from field: string task_id = 1;
+   */
+  taskId: string;
+
+  /**
+   * The `cursor` of the last message received, to resume after it; empty to start from now.
+   *
+   * @generated from field: string after = 2;
+   */
+  after: string;
+};
+
+/**
+ * Describes the message hustle.v2.WatchTaskRequest.
+ * Use `create(WatchTaskRequestSchema)` to create a new message.
+ */
+export const WatchTaskRequestSchema: GenMessage<WatchTaskRequest> = /*@__PURE__*/
+  messageDesc(file_hustle_v2_task, 27);
+
+/**
+ * One message of a WatchTask stream: an event, or a heartbeat.
+ *
+ * @generated from message hustle.v2.WatchTaskResponse
+ */
+export type WatchTaskResponse = Message<"hustle.v2.WatchTaskResponse"> & {
+  /**
+   * Where the stream is: send it back as `after` to resume after this message.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * What happened.
+   *
+   * @generated from field: hustle.v2.TaskEventKind kind = 2;
+   */
+  kind: TaskEventKind;
+
+  /**
+   * The watched task.
+   *
+   * @generated from field: string task_id = 3;
+   */
+  taskId: string;
+
+  /**
+   * When it happened (the transaction's time); unset on heartbeats.
+   *
+   * @generated from field: google.protobuf.Timestamp occurred_at = 4;
+   */
+  occurredAt?: Timestamp | undefined;
+
+  /**
+   * The task's state after the event (STATE_CHANGED, FUNDED).
+   *
+   * @generated from field: hustle.v2.TaskState state = 5;
+   */
+  state: TaskState;
+
+  /**
+   * The task's state before it (STATE_CHANGED).
+   *
+   * @generated from field: hustle.v2.TaskState previous_state = 6;
+   */
+  previousState: TaskState;
+
+  /**
+   * The task's version after the event (STATE_CHANGED, FUNDED): GetTask shows at least this.
+   *
+   * @generated from field: int64 version = 7;
+   */
+  version: bigint;
+
+  /**
+   * The proof (PROOF_SUBMITTED, PROOF_REVIEWED).
+   *
+   * @generated from field: string proof_id = 8;
+   */
+  proofId: string;
+
+  /**
+   * Where its review is (PROOF_SUBMITTED, PROOF_REVIEWED).
+   *
+   * @generated from field: hustle.v2.ProofState proof_state = 9;
+   */
+  proofState: ProofState;
+
+  /**
+   * The dispute (DISPUTE_OPENED, DISPUTE_RESOLVED).
+   *
+   * @generated from field: string dispute_id = 10;
+   */
+  disputeId: string;
+
+  /**
+   * The message (MESSAGE_SENT).
+   *
+   * @generated from field: string message_id = 11;
+   */
+  messageId: string;
+};
+
+/**
+ * Describes the message hustle.v2.WatchTaskResponse.
+ * Use `create(WatchTaskResponseSchema)` to create a new message.
+ */
+export const WatchTaskResponseSchema: GenMessage<WatchTaskResponse> = /*@__PURE__*/
+  messageDesc(file_hustle_v2_task, 28);
+
+/**
  * A task's place in its life. OPEN → ACCEPTED (a worker takes it) | CANCELLED (its poster) |
  * EXPIRED (its deadline passed); ACCEPTED → PROOF_SUBMITTED (its worker) | CANCELLED;
  * PROOF_SUBMITTED → COMPLETED (approved) | ACCEPTED (rejected) | DISPUTED; DISPUTED →
@@ -1135,6 +1254,82 @@ export const ProofStateSchema: GenEnum<ProofState> = /*@__PURE__*/
   enumDesc(file_hustle_v2_task, 2);
 
 /**
+ * What happened to a watched task.
+ *
+ * @generated from enum hustle.v2.TaskEventKind
+ */
+export enum TaskEventKind {
+  /**
+   * Not set (treat an unknown value so too).
+   *
+   * @generated from enum value: TASK_EVENT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Nothing new: the stream is up to date through `cursor`.
+   *
+   * @generated from enum value: TASK_EVENT_KIND_HEARTBEAT = 1;
+   */
+  HEARTBEAT = 1,
+
+  /**
+   * The task moved to `state` from `previous_state`.
+   *
+   * @generated from enum value: TASK_EVENT_KIND_STATE_CHANGED = 2;
+   */
+  STATE_CHANGED = 2,
+
+  /**
+   * Its escrow was funded (it enters feeds while OPEN).
+   *
+   * @generated from enum value: TASK_EVENT_KIND_FUNDED = 3;
+   */
+  FUNDED = 3,
+
+  /**
+   * The worker submitted proof `proof_id`.
+   *
+   * @generated from enum value: TASK_EVENT_KIND_PROOF_SUBMITTED = 4;
+   */
+  PROOF_SUBMITTED = 4,
+
+  /**
+   * Proof `proof_id` was reviewed: `proof_state` says how.
+   *
+   * @generated from enum value: TASK_EVENT_KIND_PROOF_REVIEWED = 5;
+   */
+  PROOF_REVIEWED = 5,
+
+  /**
+   * Dispute `dispute_id` was opened.
+   *
+   * @generated from enum value: TASK_EVENT_KIND_DISPUTE_OPENED = 6;
+   */
+  DISPUTE_OPENED = 6,
+
+  /**
+   * Dispute `dispute_id` was resolved.
+   *
+   * @generated from enum value: TASK_EVENT_KIND_DISPUTE_RESOLVED = 7;
+   */
+  DISPUTE_RESOLVED = 7,
+
+  /**
+   * A message was sent in the task's thread (`message_id`), once task messaging lands.
+   *
+   * @generated from enum value: TASK_EVENT_KIND_MESSAGE_SENT = 8;
+   */
+  MESSAGE_SENT = 8,
+}
+
+/**
+ * Describes the enum hustle.v2.TaskEventKind.
+ */
+export const TaskEventKindSchema: GenEnum<TaskEventKind> = /*@__PURE__*/
+  enumDesc(file_hustle_v2_task, 3);
+
+/**
  * Tasks from posting to payment: posters create, fund, review and cancel; workers accept and
  * prove. Every move follows the task state machine (see TaskState), which the database
  * enforces; a move the machine does not allow is FAILED_PRECONDITION (HX003, or HX001 for a
@@ -1278,6 +1473,28 @@ export const TaskService: GenService<{
     methodKind: "unary";
     input: typeof ListTaskProofsRequestSchema;
     output: typeof ListTaskProofsResponseSchema;
+  },
+  /**
+   * Follow one task as it changes, for as long as the stream stays open: its state changes and
+   * funding, proofs submitted and reviewed, disputes opened and resolved (and, once task
+   * messaging lands, its messages), each the moment its transaction commits, on whichever
+   * server process the stream is open. Its poster, its worker and admins only (else HX202).
+   * Every message carries a `cursor`; to resume after a broken stream, watch again with the
+   * last one you got as `after`: you get exactly the events you missed, in order, then the live
+   * ones. Without `after` the stream starts from now, its first message a heartbeat with the
+   * cursor to resume from. A heartbeat (kind HEARTBEAT) comes after 15 seconds without
+   * events. The stream ends with FAILED_PRECONDITION (HX601) when `after` is older than the
+   * events kept (24 hours): reload the task, then watch without `after`; with ABORTED (HX603)
+   * when the client reads too slowly (watch again from your last cursor); with UNAVAILABLE
+   * (HX902, retry delay in RetryInfo) when the server shuts down (watch again: another
+   * process takes it). At most 8 streams per user at once (HX602).
+   *
+   * @generated from rpc hustle.v2.TaskService.WatchTask
+   */
+  watchTask: {
+    methodKind: "server_streaming";
+    input: typeof WatchTaskRequestSchema;
+    output: typeof WatchTaskResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hustle_v2_task, 0);

@@ -107,6 +107,9 @@ async def purge_messages() -> None:
     their photos (the only DELETE the messages table allows; a disputed task's thread is kept)."""
     deleted, objects = await messages.purge(runtime.db(), runtime.storage())
     logger.bind(deleted=deleted, photo_objects=objects).info("messages purged")
+
+
+@dramatiq.actor(
     actor_name="rating.close",
     broker=broker,
     queue_name="schedules",

@@ -153,7 +153,9 @@ def test_v2_retryable_mutations_carry_a_request_id() -> None:
 def test_v2_lists_share_one_paging_shape() -> None:
     lists = {n: m for n, m in V2.items() if n.split(".")[1].startswith("List")}
     lists["FeedService.GetFeed"] = V2["FeedService.GetFeed"]
-    assert len(lists) == 12  # v1's 8; ListNotifications, ListMessages, ListUserLedgers, ListAdminActions
+    assert (
+        len(lists) == 12
+    )  # v1's 8; ListNotifications, ListMessages, ListUserLedgers, ListAdminActions
     for name, method in lists.items():
         page_size = field(method.input_type, "page_size")
         page_token = field(method.input_type, "page_token")

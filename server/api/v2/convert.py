@@ -246,6 +246,9 @@ def notification_preferences(record: n.Preferences) -> notification_pb2.Notifica
             daily_cap=s.urgent_daily_cap,
             enabled=s.urgent_enabled,
         ),
+    )
+
+
 def rating(record: ratings.Rating) -> rating_pb2.Rating:
     return rating_pb2.Rating(
         rating_id=record.id,

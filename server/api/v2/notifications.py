@@ -13,7 +13,7 @@ from typing import Any
 
 from grpc import aio
 
-from hustle.v2 import notification_pb2, notification_pb2_grpc
+from hustle.v2 import notification_pb2
 from server import caller, pagination, validation
 from server.api.v2 import convert, lists
 from server.api.v2.watch import NotificationWatch

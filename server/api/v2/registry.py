@@ -23,10 +23,10 @@ from hustle.v2 import (
     dispute_pb2,
     dispute_pb2_grpc,
     feed_pb2,
-    notification_pb2,
-    notification_pb2_grpc,
     message_pb2,
     message_pb2_grpc,
+    notification_pb2,
+    notification_pb2_grpc,
     rating_pb2,
     rating_pb2_grpc,
     system_pb2,
@@ -44,8 +44,8 @@ from server.api.v2 import feed
 from server.api.v2.admin import AdminService
 from server.api.v2.auth import AuthService
 from server.api.v2.disputes import DisputeService
-from server.api.v2.notifications import NotificationService
 from server.api.v2.messages import MessageService
+from server.api.v2.notifications import NotificationService
 from server.api.v2.ratings import RatingService
 from server.api.v2.system import SystemService
 from server.api.v2.tasks import TaskService

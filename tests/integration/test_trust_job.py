@@ -8,9 +8,11 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import dramatiq
 import psycopg
 import pytest
 import redis
+from dramatiq.brokers.redis import RedisBroker
 
 from server.db import Database
 from tests.helpers import eventually
@@ -168,3 +170,32 @@ async def test_the_rules_through_the_job(
             entry = cache.get(f"feeduser:{user}")
             assert entry is not None, case.name
             assert entry.decode().split("|")[0] == str(version), case.name
+
+
+async def test_the_daily_sweep_finds_who_may_move(
+    world: World, worker: Worker, redis_url: str
+) -> None:
+    admin = world.admin()
+    lapsed = make(world, admin, Case("lapsed", 3, (1,), completed=20, id_ok=False))
+    ready = make(world, admin, Case("ready", 1, (2,), completed=5, demoted_days_ago=31))
+    idle = make(world, admin, Case("idle", 1, (), completed=2))
+    producer = RedisBroker(url=redis_url)
+    producer.enqueue(dramatiq.Message(queue_name="schedules", actor_name="trust.sweep", args=(),
+                                      kwargs={}, options={}))  # fmt: skip
+    producer.close()
+
+    def tiers() -> list[int]:
+        return [
+            world.value("SELECT trust_tier FROM users WHERE id = %s", u)
+            for u in (lapsed, ready, idle)
+        ]
+
+    await eventually(
+        tiers, lambda t: t == [1, 2, 1], timeout=30, what=lambda: worker.process.output
+    )
+    reasons = world.rows(
+        "SELECT reason FROM trust_ledger WHERE user_id = ANY(%s) AND old_tier IS NOT NULL"
+        " AND reason <> 'demoted by an admin' ORDER BY id",
+        [lapsed, ready, idle],
+    )
+    assert sorted(r[0].split(":")[0] for r in reasons) == ["capped at Rookie", "promoted"]

@@ -45,6 +45,15 @@ async def test_seed_is_consistent_and_deterministic(database_url: str) -> None:
         assert conn.execute("SELECT count(*) FROM xp_ledger").fetchone()[0] > 0
         assert conn.execute("SELECT count(*) FROM capability_profiles").fetchone()[0] == 300
         assert conn.execute("SELECT count(*) FROM trust_ledger").fetchone()[0] == 300
+        # admins granted through the admin log (the first by the command line), a few
+        # suspended accounts with theirs (the audit checks each has one)
+        grants = conn.execute(
+            "SELECT actor_label, count(*) FROM admin_actions WHERE action = 'admin.grant'"
+            " GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        assert grants == [("cli", 1)]  # 300 users: one admin
+        suspended = "SELECT count(*) FROM users WHERE account_status = 'SUSPENDED'"
+        assert conn.execute(suspended).fetchone()[0] == 1
         # open, funded tasks for the feed, some urgent and recent
         assert (
             conn.execute(

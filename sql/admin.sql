@@ -11,12 +11,15 @@ SELECT true FROM pg_advisory_xact_lock(hashtext('hustle.admins'));
 SELECT is_admin AND account_status = 'ACTIVE' FROM users WHERE id = %(user_id)s FOR SHARE;
 
 -- name: admin_lock_user
+-- FOR NO KEY UPDATE, the lock the UPDATE of standing or rights takes anyway: FOR UPDATE would
+-- also wait for rows that merely reference the user (a concurrent call's idempotency key holds
+-- a key-share lock on its caller) while holding the admin-set lock: a deadlock.
 SELECT id, email, full_name, is_admin, account_status, account_status_at
-  FROM users WHERE id = %(user_id)s FOR UPDATE;
+  FROM users WHERE id = %(user_id)s FOR NO KEY UPDATE;
 
 -- name: admin_lock_user_by_email
 SELECT id, email, full_name, is_admin, account_status, account_status_at
-  FROM users WHERE email = %(email)s FOR UPDATE;
+  FROM users WHERE email = %(email)s FOR NO KEY UPDATE;
 
 -- name: admin_set_admin
 UPDATE users SET is_admin = %(is_admin)s WHERE id = %(user_id)s
@@ -58,7 +61,7 @@ SELECT id, poster_id, worker_id, state, location_state, requires_proof, title, p
   FROM tasks
  WHERE poster_id = %(user_id)s AND state = %(state)s
  ORDER BY created_at, id
-   FOR UPDATE;
+   FOR NO KEY UPDATE;
 
 -- name: admin_lock_taken_tasks
 -- The user's tasks in `state` as their worker, locked for the standing change's effects.
@@ -67,7 +70,7 @@ SELECT id, poster_id, worker_id, state, location_state, requires_proof, title, p
   FROM tasks
  WHERE worker_id = %(user_id)s AND state = %(state)s
  ORDER BY created_at, id
-   FOR UPDATE;
+   FOR NO KEY UPDATE;
 
 -- name: admin_dispute
 SELECT * FROM disputes WHERE id = %(dispute_id)s;

@@ -73,6 +73,15 @@ async def test_seed_is_consistent_and_deterministic(database_url: str) -> None:
         assert revealed > blind > 0
         assert automatic > 0
         assert windows > 0
+        # admins granted through the admin log (the first by the command line), a few
+        # suspended accounts with theirs (the audit checks each has one)
+        grants = conn.execute(
+            "SELECT actor_label, count(*) FROM admin_actions WHERE action = 'admin.grant'"
+            " GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        assert grants == [("cli", 1)]  # 300 users: one admin
+        suspended = "SELECT count(*) FROM users WHERE account_status = 'SUSPENDED'"
+        assert conn.execute(suspended).fetchone()[0] == 1
         # open, funded tasks for the feed, some urgent and recent
         assert (
             conn.execute(

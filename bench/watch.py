@@ -237,7 +237,12 @@ async def _watch(
     """Open every stream, set `go` once all are live (or `open_seconds` passed: the streams not
     live by then are left out of the figures); return the seconds it took to open them, and
     keep reading until `stop`."""
-    channels = [aio.insecure_channel(host) for _ in range(connections)]
+    # each channel its own subchannel pool: its own TCP connection (channels to the same target
+    # share one connection by default), so that SO_REUSEPORT spreads them over the processes
+    channels = [
+        aio.insecure_channel(host, options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(connections)
+    ]
     stubs = [feed_pb2_grpc.FeedServiceStub(c) for c in channels]
     ready = ready_flags
     all_live = asyncio.Event()

@@ -53,8 +53,12 @@ def cli(argv: list[str] | None = None) -> int:
         default="",
         help="run only these scenarios, comma-separated (echo, feed_normal_cold, feed_normal, "
         "feed_normal_half, feed_nearby_light, feed_nearby, db_ceiling, get_task, create_task, "
-        "accept_task, sign_in, feed_sustained, soak)",
+        "accept_task, sign_in, feed_sustained, soak, watch)",
     )
+    parser.add_argument(
+        "--watch-streams", type=int, default=2000, help="the watch scenario's streams"
+    )
+    parser.add_argument("--watch-seconds", type=int, default=30, help="and its length")
     parser.add_argument(
         "--server-root",
         type=Path,
@@ -71,6 +75,8 @@ def cli(argv: list[str] | None = None) -> int:
         sustained_seconds=args.sustained_seconds,
         sustained_rps=args.sustained_rps,
         soak_seconds=args.soak_seconds,
+        watch_streams=args.watch_streams,
+        watch_seconds=args.watch_seconds,
         profile=args.profile,
         only=frozenset(s.strip() for s in args.only.split(",") if s.strip()),
         server_root=args.server_root.resolve() if args.server_root else None,

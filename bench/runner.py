@@ -24,7 +24,7 @@ from typing import Any
 import redis
 from loguru import logger
 
-from bench import database, fixtures, ghz, postgres, profile, report, servers
+from bench import database, fixtures, ghz, postgres, profile, report, servers, watch
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".bench"  # logs, profiles, metrics files: not recorded
@@ -48,6 +48,9 @@ class Plan:
     soak_bound_mib_per_hour: float = 20.0  # the RSS slope a server process may show in it
     profile: bool = False  # py-spy the server during the cached and the uncached feed runs
     accept_rps_bound: int = 800  # the most accepts a second the pool is sized for
+    watch_streams: int = 2000  # open WatchFeed streams in the watch scenario
+    watch_rate: float = 50.0  # tasks created a second meanwhile
+    watch_seconds: int = 30
     only: frozenset[str] = frozenset()  # run only these scenarios (empty: all)
     server_root: Path | None = None  # run the server of another checkout (a "before" run)
 
@@ -262,6 +265,8 @@ def _run_size(session: Session, tasks: int, url: str, base_env: Mapping[str, str
             _sustained(session, running, made)
         if plan.wants("soak") and plan.soak_seconds > 0:
             _soak(session, running, made)
+        if plan.wants("watch"):
+            _watch(session, running, url)
         rss = running.rss_by_process()
     session.rows.append(_memory_row(rss))
 
@@ -644,6 +649,66 @@ def _soak(session: Session, running: servers.Running, made: fixtures.Fixtures) -
     )
     session.rows.append(row)
     logger.info(f"soak: {count:,} calls, {errors} errors, RSS slopes {slopes} MiB/h")
+
+
+def watch_row(found: Mapping[str, Any]) -> Row:
+    """The watch scenario's row from its figures (bench/watch.py)."""
+    seconds = found["seconds"] or 1
+    row = Row(
+        "watch",
+        f"WatchFeed: {found['streams']:,} open streams, tasks created at {found['rate']:g}/s",
+        f"NEARBY radius {found['radius_m']} m, {found['tasks']:,} tasks in {seconds} s",
+        {
+            "count": found["received"],
+            "rps": round(found["received"] / seconds, 1),
+            "error_count": found["lost"] + found["extra"],
+            "statuses": {"OK": found["received"], "LOST": found["lost"], "EXTRA": found["extra"]},
+            "p50_ms": found["p50_ms"],
+            "p95_ms": float("nan"),
+            "p99_ms": found["p99_ms"],
+            **found,
+        },
+    )
+    row.notes.append(
+        f"commit → client latency of ENTERED events: p50 {found['p50_ms']} ms, p99 "
+        f"{found['p99_ms']} ms, max {found['max_ms']} ms; {found['expected']:,} deliveries"
+        f" expected, {found['lost']} lost, {found['extra']} extra"
+    )
+    row.notes.append(
+        "server RSS with the streams open → after the run (MiB): "
+        + ", ".join(
+            f"{name} {mib:.0f} → {found['rss_after_mib'].get(name, float('nan')):.0f}"
+            for name, mib in found["rss_open_mib"].items()
+        )
+        + f"; {found['streams_live']:,} of {found['streams']:,} streams live after"
+        f" {found['open_seconds']} s, over {found['connections']} connections"
+        + (f"; failures: {found['failures']}" if found["failures"] else "")
+    )
+    return row
+
+
+def _watch(session: Session, running: servers.Running, url: str) -> None:
+    plan = session.plan
+    before = running.cpu_seconds()
+    found = watch.run(
+        url,
+        running.host,
+        streams=plan.watch_streams,
+        rate=plan.watch_rate,
+        seconds=plan.watch_seconds,
+        rss=running.rss_by_process,
+    )
+    row = watch_row(found)
+    if running.process.poll() is not None:  # a server process died: the group stopped
+        row.notes.append(
+            f"the server stopped during the run (exit {running.process.returncode}): see "
+            f"{running.log.relative_to(ROOT)}; the CPU and memory figures are not the run's"
+        )
+    elif found["received"]:
+        spent = running.cpu_seconds() - before
+        row.result["server_cpu_ms"] = round(spent * 1000 / found["received"], 3)
+    session.rows.append(row)
+    logger.info(f"watch: {found}")
 
 
 def _commit(plan: Plan) -> str:

@@ -116,6 +116,8 @@ async def test_a_watcher_sees_an_accept_made_through_another_process_within_a_se
             )
             committed = time.monotonic()
         event = await next_event(call, timeout=5)
+        while event.kind == K.TASK_EVENT_KIND_FUNDED:  # the funding, if the hub was behind it
+            event = await next_event(call, timeout=5)
         seen = time.monotonic() - committed
         call.cancel()
     finally:
@@ -124,6 +126,7 @@ async def test_a_watcher_sees_an_accept_made_through_another_process_within_a_se
     assert event.kind == K.TASK_EVENT_KIND_STATE_CHANGED
     assert (event.previous_state, event.state) == (T.TASK_STATE_OPEN, T.TASK_STATE_ACCEPTED)
     assert int(event.cursor) > int(first.cursor)
+    print(f"seen {seen * 1000:.1f} ms after the other process answered")
     assert seen < 1.0, f"seen {seen:.3f} s after the other process answered"
 
 
@@ -178,16 +181,24 @@ async def test_proofs_and_reviews_reach_the_worker(api: V2) -> None:
         metadata=poster.auth,
         timeout=10,
     )
-    kinds = [(await next_event(call)) for _ in range(4)]
-    by_kind = {m.kind: m for m in kinds}
+    # the acceptance itself may come first ("from now" is from where the hub was)
+    got: list[Any] = []
+    while not any(m.kind == K.TASK_EVENT_KIND_PROOF_REVIEWED for m in got) or not any(
+        m.previous_state == T.TASK_STATE_PROOF_SUBMITTED for m in got
+    ):
+        message = await next_event(call)
+        if message.previous_state != T.TASK_STATE_OPEN:
+            got.append(message)
+    by_kind = {m.kind: m for m in got}
     assert set(by_kind) == {
         K.TASK_EVENT_KIND_PROOF_SUBMITTED,
         K.TASK_EVENT_KIND_STATE_CHANGED,
         K.TASK_EVENT_KIND_PROOF_REVIEWED,
     }
+    assert len(got) == 4
     assert by_kind[K.TASK_EVENT_KIND_PROOF_REVIEWED].proof_id == submitted.proof.proof_id
     assert by_kind[K.TASK_EVENT_KIND_PROOF_REVIEWED].proof_state == T.PROOF_STATE_REJECTED
-    changes = [m.state for m in kinds if m.kind == K.TASK_EVENT_KIND_STATE_CHANGED]
+    changes = [m.state for m in got if m.kind == K.TASK_EVENT_KIND_STATE_CHANGED]
     assert changes == [T.TASK_STATE_PROOF_SUBMITTED, T.TASK_STATE_ACCEPTED]  # back to the worker
     call.cancel()
 
@@ -311,22 +322,26 @@ async def test_watch_notifications_shows_new_ones_and_reads_with_the_unread_coun
     )
     first = await read(call)
     assert first.kind == NK.WATCH_NOTIFICATIONS_EVENT_KIND_HEARTBEAT
-    unread_before = first.unread_count
     await api.accept(worker, task.task_id, rid=request_id())
+    # (the funding's notification may come first: "from now" is from where the hub was)
     created = [await next_event(call)]
     while created[-1].notification.kind != "TASK_ACCEPTED":
         created.append(await next_event(call))
     assert {m.kind for m in created} == {NK.WATCH_NOTIFICATIONS_EVENT_KIND_CREATED}
     accepted = created[-1]
     assert accepted.notification.task_id == task.task_id
-    assert accepted.unread_count == unread_before + len(created)
+    unread = conn.execute(
+        "SELECT count(*) FROM notifications WHERE user_id = %s AND read_at IS NULL", (poster.id,)
+    ).fetchone()
+    assert unread is not None
+    assert accepted.unread_count == unread[0] >= 1
     conn.execute(
         "UPDATE notifications SET read_at = now() WHERE user_id = %s AND read_at IS NULL",
         (poster.id,),
     )
     read_event = await next_event(call)
     assert read_event.kind == NK.WATCH_NOTIFICATIONS_EVENT_KIND_READ
-    assert read_event.read_count == unread_before + len(created)
+    assert read_event.read_count == unread[0]
     assert accepted.notification.notification_id in read_event.read_ids
     assert read_event.unread_count == 0
     call.cancel()

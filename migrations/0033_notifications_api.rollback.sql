@@ -1,4 +1,4 @@
--- depends: 0032_part2_foundation
+DROP INDEX IF EXISTS notifications_created_idx;
 DROP TRIGGER IF EXISTS tasks_enqueue_urgent_fanout ON tasks;
 DROP FUNCTION IF EXISTS tasks_enqueue_urgent_fanout();
 DROP FUNCTION IF EXISTS urgent_fanout(uuid);

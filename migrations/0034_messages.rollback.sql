@@ -1,4 +1,4 @@
--- depends: 0033_notifications_api
+DROP TABLE IF EXISTS messages;
 DROP TABLE IF EXISTS message_settings;
 DROP FUNCTION IF EXISTS messages_insert_guard();
 DROP FUNCTION IF EXISTS messages_update_guard();

@@ -1,4 +1,4 @@
--- depends: 0034_messages
+-- Undo 0035_ratings: the ratings, their windows and triggers; tier changes without a reason
 -- are recorded as 'unspecified' again (0002's function).
 CREATE OR REPLACE FUNCTION users_record_trust_tier() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -7,6 +7,8 @@
 -- database reveals both together. Every rule is here, so that raw SQL meets the same typed
 -- errors (HX codes as SQLSTATE or in constraint names) as the API.
 
+-- (Functions a CHECK calls name the functions they call with their schema: pg_restore, which
+-- `python -m server restore` uses, loads rows with an empty search_path.)
 -- The fixed tag list, per direction: POSITIVE, NEGATIVE, or NULL (not a tag of that direction).
 -- server/domain/ratings.py holds the same list for its error messages; a test compares them.
 CREATE FUNCTION rating_tag_kind(ratee_role text, tag text) RETURNS text
@@ -28,12 +30,12 @@ CREATE FUNCTION rating_tags_valid(ratee_role text, tags text[]) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT cardinality(tags) <= 5
        AND (SELECT count(DISTINCT t) FROM unnest(tags) t) = cardinality(tags)
-       AND NOT EXISTS (SELECT 1 FROM unnest(tags) t WHERE rating_tag_kind(ratee_role, t) IS NULL)
+       AND NOT EXISTS (SELECT 1 FROM unnest(tags) t WHERE public.rating_tag_kind(ratee_role, t) IS NULL)
 $$;
 
 CREATE FUNCTION rating_tags_negative(ratee_role text, tags text[]) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT EXISTS (SELECT 1 FROM unnest(tags) t WHERE rating_tag_kind(ratee_role, t) = 'NEGATIVE')
+    SELECT EXISTS (SELECT 1 FROM unnest(tags) t WHERE public.rating_tag_kind(ratee_role, t) = 'NEGATIVE')
 $$;
 
 CREATE TABLE ratings (

@@ -1,4 +1,4 @@
--- depends: 0035_ratings
+DROP INDEX IF EXISTS admin_actions_newest_idx;
 DROP INDEX IF EXISTS xp_ledger_user_keyset_idx;
 DROP INDEX IF EXISTS trust_ledger_user_keyset_idx;
 DROP INDEX IF EXISTS users_not_active_idx;

@@ -1,4 +1,4 @@
--- depends: 0036_admin
+-- Undo 0037_watch_events.
 DROP TRIGGER notifications_watch_read ON notifications;
 DROP FUNCTION notifications_watch_read();
 DROP TRIGGER notifications_watch_created ON notifications;

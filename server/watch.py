@@ -48,6 +48,7 @@ READ_BATCH = 1000
 # the reader reads this often even when no NOTIFY came (a safety net, and sequencing of rows
 # whose NOTIFY was lost with a connection)
 POLL_SECONDS = 1.0
+STOP_SECONDS = 5.0  # how long stop() waits for its loops
 # the listening connection is checked this often when no NOTIFY arrives
 PING_SECONDS = 5.0
 
@@ -144,7 +145,8 @@ class Subscription:
                     return delivery
             self._ready.clear()
             try:
-                await asyncio.wait_for(self._ready.wait(), seconds)
+                async with asyncio.timeout(seconds):  # not wait_for: see _read
+                    await self._ready.wait()
             except TimeoutError:
                 return None
 
@@ -199,7 +201,12 @@ class WatchHub:
         self.end_streams()
         for loop in self._loops:
             loop.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._loops:
+            _, stuck = await asyncio.wait(self._loops, timeout=STOP_SECONDS)
+            if stuck:  # never wait for ever on a loop (psycopg inside one may not answer)
+                logger.warning(
+                    f"watch hub: {len(stuck)} loop(s) did not stop within {STOP_SECONDS:g} s"
+                )
         self._loops = []
         await self._db.close()
 
@@ -225,7 +232,8 @@ class WatchHub:
             raise HxError("HX602", f"At most {self.per_user} streams may be open at once per user.")
         if self.cursor is None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._known.wait(), 5.0)
+                async with asyncio.timeout(5.0):  # not wait_for: see _read
+                    await self._known.wait()
             if self.cursor is None:
                 raise HxError("HX902")
         sub = Subscription(
@@ -329,8 +337,12 @@ class WatchHub:
     async def _read(self) -> None:
         backoff = Backoff(first=0.2, ceiling=2.0)
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+            # arrives as its wait ends (a wake-up racing stop()), and this loop then polled on
+            # after its server stopped (a test process hung in teardown on it)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._catch_up()

@@ -368,6 +368,11 @@ async def test_a_rejection_needs_a_reason_and_is_emailed(app: tuple[Market, aio.
     uploads = upload_pb2_grpc.UploadServiceStub(channel)
     verifications = verification_pb2_grpc.VerificationServiceStub(channel)
     user, admin = market.poster(), market.admin()
+    # the email below is sent at once whatever the time of day (quiet hours would hold it)
+    market.world.rows(
+        "INSERT INTO notification_settings (user_id, quiet_hours_enabled) VALUES (%s, false)",
+        user.user_id,
+    )
     document = await uploaded_document(uploads, user, worker)
     submitted = (await verifications.SubmitVerification(
         V.SubmitVerificationRequest(kind=V.VERIFICATION_KIND_INSURANCE, document_upload_ids=[document]),

@@ -4,6 +4,7 @@ its own options state them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,6 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from hustle.v1 import system_pb2 as v1_system
 from hustle.v1 import system_pb2_grpc as v1_system_grpc
 from hustle.v2 import system_pb2, system_pb2_grpc
-from server import app
 from server.api.v2 import registry
 from server.app import SERVICES, HustleServer, Resources
 from server.config import Settings
@@ -110,7 +110,23 @@ async def call(
 ) -> aio.AioRpcError | None:
     """An empty request to a v2 method through the channel; the error it got, if any."""
     request, response = GetMessageClass(method.input_type), GetMessageClass(method.output_type)
-    rpc = channel.unary_unary(f"/{service.full_name}/{method.name}", request_serializer=request.SerializeToString,
+    path = f"/{service.full_name}/{method.name}"
+    if method.server_streaming:
+        # a watch stream: refused at once (access, validation), or open and answering; an open
+        # stream may stay quiet until its first heartbeat, so a second of silence counts as open
+        stream = channel.unary_stream(path, request_serializer=request.SerializeToString,
+                                      response_deserializer=response.FromString)(
+            request(), metadata=metadata, timeout=10)  # fmt: skip
+        try:
+            await asyncio.wait_for(stream.read(), timeout=2)
+        except TimeoutError:
+            pass
+        except aio.AioRpcError as error:
+            return error
+        finally:
+            stream.cancel()
+        return None
+    rpc = channel.unary_unary(path, request_serializer=request.SerializeToString,
                               response_deserializer=response.FromString)  # fmt: skip
     try:
         await rpc(request(), metadata=metadata, timeout=10)

@@ -17,6 +17,8 @@ from grpc import aio
 from hustle.v2 import (
     common_pb2,
     feed_pb2,
+    message_pb2,
+    message_pb2_grpc,
     notification_pb2,
     notification_pb2_grpc,
     task_pb2,
@@ -385,3 +387,25 @@ async def test_shutdown_ends_streams_at_once_with_a_retry_hint(
     # streams are counted as calls, but never in the unary latency histogram
     assert _samples("grpc_server_handled_total", **method) >= 1
     assert _samples("grpc_server_handling_seconds_count", **method) == 0
+
+
+async def test_a_message_in_the_thread_is_an_event_of_its_task(
+    api: V2, channel: aio.Channel
+) -> None:
+    poster, worker = api.poster(), api.worker()
+    task = await api.post(poster)
+    await api.accept(worker, task.task_id)
+    call = watch_task(api, worker, task.task_id)
+    first = await read(call)  # the stream is live: what follows is new
+    sent = await message_pb2_grpc.MessageServiceStub(channel).SendMessage(
+        message_pb2.SendMessageRequest(
+            task_id=task.task_id, text="On my way", request_id=request_id()
+        ),
+        metadata=poster.auth,
+        timeout=10,
+    )
+    event = await next_event(call)
+    call.cancel()
+    assert event.kind == K.TASK_EVENT_KIND_MESSAGE_SENT
+    assert event.message_id == sent.message.message_id
+    assert int(event.cursor) > int(first.cursor)

@@ -1,0 +1,1 @@
+DROP TRIGGER IF EXISTS messages_watch ON messages;

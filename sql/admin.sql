@@ -72,9 +72,6 @@ SELECT id, poster_id, worker_id, state, location_state, requires_proof, title, p
  ORDER BY created_at, id
    FOR NO KEY UPDATE;
 
--- name: admin_dispute
-SELECT * FROM disputes WHERE id = %(dispute_id)s;
-
 -- name: admin_xp_entries
 -- A user's XP ledger, newest first, after a keyset position.
 SELECT id::text AS id, task_id, amount, xp_before, xp_after, level_before, level_after, created_at

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -39,8 +39,6 @@ from server.domain.records import (
     Dispute,
     EscrowState,
     NotificationKind,
-    Proof,
-    Task,
     TaskState,
 )
 from server.errors import HxError
@@ -102,18 +100,6 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
-class DisputeFile:
-    """What an admin reads to decide a dispute: the dispute, its task and every proof."""
-
-    dispute: Dispute
-    task: Task
-    proofs: list[Proof]
-    # Hook for task messaging: the task's message thread joins here once MessageService
-    # exists (its reads by admins are logged in this same transaction).
-    messages: list[Any] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
 class XpEntry:
     id: str
     task_id: str
@@ -150,9 +136,7 @@ _LIVE_HASHES = Rows("admin_live_session_hashes", _Hash)
 _REVOKE = Rows("admin_revoke_sessions", _Hash)
 _POSTED = Rows("admin_lock_posted_tasks", tasks.LockedTask)
 _TAKEN = Rows("admin_lock_taken_tasks", tasks.LockedTask)
-_DISPUTE = Rows("admin_dispute", Dispute)
 _NEW_DISPUTE = Rows("insert_dispute", Dispute)
-_PROOFS = Rows("list_proofs", Proof)
 _XP = Rows("admin_xp_entries", XpEntry)
 _TRUST = Rows("admin_trust_entries", TrustEntry)
 
@@ -412,19 +396,18 @@ async def reinstate(db: Database, admin_id: str, user_id: str, reason: str) -> C
     return Change(changed, action)
 
 
-async def dispute_file(db: Database, admin_id: str, dispute_id: str, reason: str) -> DisputeFile:
+async def dispute_file(
+    db: Database, admin_id: str, dispute_id: str, reason: str
+) -> disputes.DisputeView:
     """A dispute with its task and proofs, for an admin; the read is logged (a sensitive read)
-    in the same transaction."""
+    in the same transaction. (The task's message thread is MessageService.ListMessages, whose
+    admin reads are logged too.)"""
     async with db.transaction() as tx:
-        dispute = await tx.one(_DISPUTE, dispute_id=dispute_id)
-        if dispute is None:
-            raise HxError("HX302", "No such dispute.")
-        task = await tasks.card(tx, dispute.task_id)
-        proofs = await tx.all(
-            _PROOFS, task_id=task.id, after_created=None, after_id=None, limit=None
+        found = await disputes.read_view(tx, dispute_id, party=None)
+        await log(
+            tx, admin_id, "dispute.read", "dispute", dispute_id, reason, {"task_id": found.task.id}
         )
-        await log(tx, admin_id, "dispute.read", "dispute", dispute_id, reason, {"task_id": task.id})
-        return DisputeFile(dispute, task, proofs)
+        return found
 
 
 async def xp_entries(

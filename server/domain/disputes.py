@@ -193,7 +193,8 @@ async def resolve(
 
 @dataclass(frozen=True, slots=True)
 class DisputeView:
-    """A dispute as one of its task's parties reads it."""
+    """A dispute with its task and every proof: as one of the task's parties reads it, and as
+    an admin reads it to decide (server.domain.admin.dispute_file)."""
 
     dispute: Dispute
     task: Task
@@ -204,20 +205,23 @@ _DISPUTE = Rows("dispute_by_id", Dispute)
 _PROOFS = Rows("list_proofs", Proof)
 
 
+async def read_view(tx: Session, dispute_id: str, *, party: str | None) -> DisputeView:
+    """A dispute with its task and proofs, in the caller's transaction; HX302 when there is no
+    such dispute, HX202 when `party` is given and is neither the task's poster nor its worker."""
+    dispute = await tx.one(_DISPUTE, dispute_id=dispute_id)
+    if dispute is None:
+        raise HxError("HX302", "No such dispute.")
+    task = await tasks.card(tx, dispute.task_id)
+    if party is not None and party not in (task.poster_id, task.worker_id):
+        raise HxError("HX202", "Only the task's poster and worker read its dispute.")
+    proofs = await tx.all(_PROOFS, task_id=task.id, after_created=None, after_id=None, limit=None)
+    return DisputeView(dispute, task, proofs)
+
+
 async def for_party(db: Database, who: Caller, dispute_id: str) -> DisputeView:
-    """The caller's own dispute (as the task's poster or worker) with its task and proofs;
-    HX302 when there is no such dispute, HX202 when it is not theirs."""
+    """The caller's own dispute (as the task's poster or worker) with its task and proofs."""
     async with db.snapshot() as tx:
-        dispute = await tx.one(_DISPUTE, dispute_id=dispute_id)
-        if dispute is None:
-            raise HxError("HX302", "No such dispute.")
-        task = await tasks.card(tx, dispute.task_id)
-        if who.user_id not in (task.poster_id, task.worker_id):
-            raise HxError("HX202", "Only the task's poster and worker read its dispute.")
-        proofs = await tx.all(
-            _PROOFS, task_id=task.id, after_created=None, after_id=None, limit=None
-        )
-        return DisputeView(dispute, task, proofs)
+        return await read_view(tx, dispute_id, party=who.user_id)
 
 
 async def list_open(db: Database, after: list[str] | None, limit: int) -> list[Dispute]:

@@ -99,6 +99,16 @@ class V2:
                                        note="Done", request_id=request_id())  # fmt: skip
         return await self.tasks.SubmitProof(request, metadata=worker.auth, timeout=10)
 
+    async def complete(self, poster: Person, worker: Person) -> str:
+        """A task done through the API: posted (funded) by `poster`, accepted and proved by
+        `worker`, approved; its id."""
+        task = await self.post(poster)
+        await self.accept(worker, task.task_id)
+        await self.submit(worker, task.task_id)
+        approve = T.ApproveProofRequest(task_id=task.task_id, request_id=request_id())
+        await self.tasks.ApproveProof(approve, metadata=poster.auth, timeout=10)
+        return task.task_id
+
 
 async def fails(call: object, code: grpc.StatusCode, reason: str) -> aio.AioRpcError:
     """The call fails with this status and HX code."""

@@ -18,24 +18,12 @@ from hustle.v2 import (
     task_pb2,
     user_pb2,
 )
-from tests.api.market import Person
 from tests.api.v2.market import V2, request_id
 from tests.api.v2.test_messages import message_photo
 from tests.helpers import eventually
 from tests.jobs_harness import Worker
 
 T, M, N, R = task_pb2, message_pb2, notification_pb2, rating_pb2
-
-
-async def _complete(api: V2, doer: Person) -> str:
-    """One more task done by `doer` for a new poster: posted, accepted, proved, approved."""
-    poster = api.poster()
-    task = await api.post(poster)
-    await api.accept(doer, task.task_id)
-    await api.submit(doer, task.task_id)
-    approve = T.ApproveProofRequest(task_id=task.task_id, request_id=request_id())
-    await api.tasks.ApproveProof(approve, metadata=poster.auth, timeout=10)
-    return task.task_id
 
 
 async def test_post_message_prove_rate_and_rise_to_trusted(
@@ -134,11 +122,11 @@ async def test_post_message_prove_rate_and_rise_to_trusted(
 
     # four more completions: five with ID and phone make VERIFIED
     for _ in range(4):
-        await _complete(api, doer)
+        await api.complete(api.poster(), doer)
     await eventually(tier, lambda t: t == 2, timeout=30, what=lambda: worker.process.output)
     # fifteen more: twenty, all approved and on time, no dispute lost, 8 days old: TRUSTED
     for _ in range(15):
-        await _complete(api, doer)
+        await api.complete(api.poster(), doer)
     await eventually(tier, lambda t: t == 3, timeout=30, what=lambda: worker.process.output)
 
     ledger = world.rows(

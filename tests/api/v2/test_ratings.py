@@ -34,12 +34,7 @@ def ratings(v2_channel: aio.Channel) -> rating_pb2_grpc.RatingServiceStub:
 async def completed(api: V2) -> tuple[str, Person, Person]:
     """A task done through the API: (task id, poster, worker)."""
     poster, worker = api.poster(), api.worker()
-    task = await api.post(poster)
-    await api.accept(worker, task.task_id)
-    await api.submit(worker, task.task_id)
-    approve = T.ApproveProofRequest(task_id=task.task_id, request_id=request_id())
-    await api.tasks.ApproveProof(approve, metadata=poster.auth, timeout=10)
-    return task.task_id, poster, worker
+    return await api.complete(poster, worker), poster, worker
 
 
 def trigger(redis_url: str, actor: str) -> None:

@@ -25,12 +25,7 @@ async def test_completions_promote_and_a_lost_dispute_demotes(api: V2, worker: W
         return int(world.value("SELECT trust_tier FROM users WHERE id = %s", doer.user_id))
 
     for _ in range(5):
-        poster = api.poster()
-        task = await api.post(poster)
-        await api.accept(doer, task.task_id)
-        await api.submit(doer, task.task_id)
-        approve = T.ApproveProofRequest(task_id=task.task_id, request_id=request_id())
-        await api.tasks.ApproveProof(approve, metadata=poster.auth, timeout=10)
+        await api.complete(api.poster(), doer)
     await eventually(tier, lambda t: t == 2, timeout=30, what=lambda: worker.process.output)
     me = (await api.users.GetMe(user_pb2.GetMeRequest(), metadata=doer.auth, timeout=10)).me
     assert me.trust_tier == user_pb2.TRUST_TIER_VERIFIED
